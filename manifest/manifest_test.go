@@ -1,0 +1,190 @@
+package manifest
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/mediatype"
+)
+
+func zipDesc(content string) descriptor.Descriptor {
+	return descriptor.Descriptor{MediaType: ZipLayerMediaType, Digest: digest.SHA256.FromString(content), Size: int64(len(content))}
+}
+
+func buildIndex(t *testing.T, keys ...string) Artifact {
+	t.Helper()
+	var ps []PlatformManifest
+	for _, k := range keys {
+		os, arch, _ := strings.Cut(k, "_")
+		m, err := ProviderTarget(zipDesc(k), "terraform-provider-x_1.0.0_"+k+".zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, PlatformManifest{OS: os, Arch: arch, Manifest: m.Descriptor})
+	}
+	idx, err := ProviderIndex(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+func TestTag(t *testing.T) {
+	for in, want := range map[string]string{"1.2.3": "1.2.3", "1.2.3+ent.1": "1.2.3_ent.1", "1.0.0-beta.1": "1.0.0-beta.1"} {
+		if got := Tag(in); got != want {
+			t.Errorf("Tag(%q) = %q, want %q", in, got, want)
+		}
+		if got := VersionFromTag(want); got != in {
+			t.Errorf("VersionFromTag(%q) = %q, want %q", want, got, in)
+		}
+	}
+}
+
+func TestProviderTargetContract(t *testing.T) {
+	z := zipDesc("zip bytes")
+	a, err := ProviderTarget(z, "terraform-provider-x_1.0.0_linux_amd64.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Descriptor.Digest != digest.SHA256.FromBytes(a.Raw) || a.Descriptor.Size != int64(len(a.Raw)) {
+		t.Fatal("descriptor does not describe raw bytes")
+	}
+	var m map[string]any
+	if err := json.Unmarshal(a.Raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["mediaType"] != mediatype.OCI1Manifest || m["artifactType"] != ProviderTargetArtifactType {
+		t.Fatalf("wrong types: %s", a.Raw)
+	}
+	cfg := m["config"].(map[string]any)
+	if cfg["mediaType"] != mediatype.OCI1Empty || cfg["digest"] != "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" || cfg["size"] != 2.0 {
+		t.Fatalf("config is not the empty descriptor: %v", cfg)
+	}
+	layers := m["layers"].([]any)
+	if len(layers) != 1 {
+		t.Fatalf("want one layer, got %d", len(layers))
+	}
+	l := layers[0].(map[string]any)
+	if l["mediaType"] != "archive/zip" || l["digest"] != z.Digest.String() {
+		t.Fatalf("layer is not the zip: %v", l)
+	}
+	got, err := ProviderTargetLayer(a.Raw)
+	if err != nil || got.Digest != z.Digest {
+		t.Fatalf("ProviderTargetLayer = %v, %v", got, err)
+	}
+}
+
+func TestProviderIndexDeterministicAndSorted(t *testing.T) {
+	a := buildIndex(t, "linux_amd64", "darwin_arm64", "windows_amd64")
+	b := buildIndex(t, "windows_amd64", "linux_amd64", "darwin_arm64")
+	if a.Descriptor.Digest != b.Descriptor.Digest || string(a.Raw) != string(b.Raw) {
+		t.Fatal("index depends on input order")
+	}
+	var idx struct {
+		MediaType    string `json:"mediaType"`
+		ArtifactType string `json:"artifactType"`
+		Manifests    []struct {
+			MediaType    string            `json:"mediaType"`
+			ArtifactType string            `json:"artifactType"`
+			Platform     map[string]string `json:"platform"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(a.Raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if idx.MediaType != mediatype.OCI1ManifestList || idx.ArtifactType != ProviderIndexArtifactType {
+		t.Fatalf("wrong index types: %s", a.Raw)
+	}
+	var order []string
+	for _, m := range idx.Manifests {
+		if m.MediaType != mediatype.OCI1Manifest || m.ArtifactType != ProviderTargetArtifactType {
+			t.Fatalf("bad entry %+v", m)
+		}
+		if len(m.Platform) != 2 {
+			t.Fatalf("platform must hold only os and architecture: %v", m.Platform)
+		}
+		order = append(order, m.Platform["os"]+"_"+m.Platform["architecture"])
+	}
+	if strings.Join(order, ",") != "darwin_arm64,linux_amd64,windows_amd64" {
+		t.Fatalf("entries not sorted: %v", order)
+	}
+	info, err := ParseProviderIndex(a.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(info.PlatformKeys(), ",") != strings.Join(order, ",") {
+		t.Fatalf("parse lost platforms: %v", info.PlatformKeys())
+	}
+	if _, err := ProviderIndex(nil); !errors.Is(err, ErrInvalidProviderIndex) {
+		t.Fatalf("empty index: %v", err)
+	}
+}
+
+func TestParseProviderIndexRejects(t *testing.T) {
+	valid := buildIndex(t, "linux_amd64")
+	entry := `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":10,"artifactType":"application/vnd.opentofu.provider-target","platform":{"os":"linux","architecture":"amd64"}}`
+	cases := []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"image manifest", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}`, ErrNotProviderIndex},
+		{"container index", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`, ErrNotProviderIndex},
+		{"not json", `<html>`, ErrNotProviderIndex},
+		{"duplicate platform", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/vnd.opentofu.provider","manifests":[` + entry + `,` + entry + `]}`, ErrInvalidProviderIndex},
+		{"no platform", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/vnd.opentofu.provider","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":1,"artifactType":"application/vnd.opentofu.provider-target"}]}`, ErrInvalidProviderIndex},
+		{"docker list entry", strings.Replace(string(valid.Raw), `"mediaType":"application/vnd.oci.image.manifest.v1+json","digest"`, `"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest"`, 1), ErrInvalidProviderIndex},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := ParseProviderIndex([]byte(c.raw)); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestModulePackage(t *testing.T) {
+	z := zipDesc("module")
+	a, err := ModulePackage(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ModulePackageLayer(a.Raw)
+	if err != nil || l.Digest != z.Digest {
+		t.Fatalf("ModulePackageLayer = %v, %v", l, err)
+	}
+	p, _ := ProviderTarget(z, "")
+	if _, err := ModulePackageLayer(p.Raw); !errors.Is(err, ErrNotModulePackage) {
+		t.Fatalf("provider manifest accepted as module: %v", err)
+	}
+	idx := buildIndex(t, "linux_amd64")
+	if _, err := ModulePackageLayer(idx.Raw); !errors.Is(err, ErrNotModulePackage) {
+		t.Fatalf("index accepted as module: %v", err)
+	}
+}
+
+func TestProvenanceRefersToIndex(t *testing.T) {
+	idx := buildIndex(t, "linux_amd64")
+	sums := zipDesc("sums")
+	sums.MediaType = SHA256SUMSMediaType
+	a, err := Provenance(idx.Descriptor, sums, descriptor.Descriptor{}, descriptor.Descriptor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		ArtifactType string                  `json:"artifactType"`
+		Subject      descriptor.Descriptor   `json:"subject"`
+		Layers       []descriptor.Descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(a.Raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.ArtifactType != ProvenanceArtifactType || m.Subject.Digest != idx.Descriptor.Digest || len(m.Layers) != 1 {
+		t.Fatalf("bad provenance manifest: %s", a.Raw)
+	}
+}
