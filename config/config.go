@@ -1,0 +1,143 @@
+// Package config reads the mirror plan, a YAML file (mirror.yaml by default)
+// naming the OCI registry to fill and the providers and modules to copy into
+// it from OpenTofu registries.
+//
+// Load and Parse check the whole file in one pass and report every mistake
+// with its file:line:column in a *LoadError, so a plan is either fully valid
+// or rejected with a complete list. The package does no network I/O.
+package config
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// Defaults applied when the plan leaves a key out.
+const (
+	// DefaultFile is the plan file read when the user names none.
+	DefaultFile = "mirror.yaml"
+	// DefaultRegistry writes an OCI image layout next to the plan file.
+	DefaultRegistry = "oci-layout:./mirror"
+	// DefaultProvidersRepository is the repository template for providers.
+	DefaultProvidersRepository = "opentofu-providers/${namespace}/${type}"
+	// DefaultModulesRepository is the repository template for modules.
+	DefaultModulesRepository = "opentofu-modules/${namespace}/${name}/${system}"
+	// DefaultHostname is the origin registry of sources written without one.
+	DefaultHostname = "registry.opentofu.org"
+)
+
+// layoutPrefix marks a Target.Registry that names a local OCI image layout.
+const layoutPrefix = "oci-layout:"
+
+// Config is a validated plan.
+type Config struct {
+	// Path is the file the plan was loaded from; "" when parsed from bytes
+	// without a name.
+	Path string
+	// Version is the schema version; always 1 for now.
+	Version int
+	// Target is where artifacts are pushed.
+	Target Target
+	// Upstream tunes how origin registries are reached.
+	Upstream Upstream
+	// Platforms is the top-level default platform list, sorted and
+	// deduplicated; empty when the plan gives none.
+	Platforms []Platform
+	// Providers are the provider entries in file order.
+	Providers []Provider
+	// Modules are the module entries in file order.
+	Modules []Module
+}
+
+// Target is the OCI registry (or local layout) the mirror writes to.
+type Target struct {
+	// Registry is host[:port] of an OCI registry or "oci-layout:PATH", as
+	// written; DefaultRegistry when the plan leaves it empty.
+	Registry string
+	// Insecure means plain HTTP to Registry; meant for labs only.
+	Insecure bool
+	// CAFile is an extra PEM CA bundle for the registry's TLS, resolved
+	// against the plan file's directory; "" means the system roots only.
+	CAFile string
+	// ProvidersRepository is the repository template for providers, with
+	// DefaultProvidersRepository applied when empty.
+	ProvidersRepository string
+	// ModulesRepository is the repository template for modules, with
+	// DefaultModulesRepository applied when empty.
+	ModulesRepository string
+
+	// baseDir is the plan file's directory; relative layout paths are
+	// resolved against it ("" means the working directory).
+	baseDir string
+}
+
+// LayoutDir returns the directory and true when Registry is
+// "oci-layout:PATH". A relative PATH is resolved against the directory of the
+// plan file, so a plan means the same thing from any working directory.
+func (t Target) LayoutDir() (string, bool) {
+	p, ok := strings.CutPrefix(t.Registry, layoutPrefix)
+	if !ok {
+		return "", false
+	}
+	return resolvePath(t.baseDir, p), true
+}
+
+// Upstream holds settings for reaching origin registries.
+type Upstream struct {
+	// CAFile is an extra PEM CA bundle for upstream TLS, resolved against the
+	// plan file's directory; "" means the system roots only.
+	CAFile string
+	// Hosts replaces service discovery for the named hosts, like OpenTofu's
+	// CLI `host` block. Keys are lower-case hostnames (with port if given);
+	// a nil or empty map means discovery everywhere.
+	Hosts map[string]HostOverride
+}
+
+// HostOverride lists the service URLs of one host, skipping its
+// /.well-known/terraform.json discovery.
+type HostOverride struct {
+	// Services maps a service ID ("providers.v1", "modules.v1") to an
+	// absolute http(s) base URL, as written.
+	Services map[string]string
+}
+
+// Provider is one provider entry of the plan.
+type Provider struct {
+	// Source is the normalised (lower-case) provider address.
+	Source ProviderAddr
+	// Versions is the constraint as written.
+	Versions string
+	// Constraints is Versions parsed.
+	Constraints Constraints
+	// Platforms is the effective list: the entry's own override, else the
+	// top-level default; sorted and deduplicated, never empty.
+	Platforms []Platform
+	// Repository is the providers template rendered for Source.
+	Repository string
+	// Line and Column locate the list item in the plan, for messages.
+	Line, Column int
+}
+
+// Module is one module entry of the plan.
+type Module struct {
+	// Source is the module address; hostname lower-cased, other parts as
+	// written.
+	Source ModuleAddr
+	// Versions is the constraint as written.
+	Versions string
+	// Constraints is Versions parsed.
+	Constraints Constraints
+	// Repository is the modules template rendered for Source.
+	Repository string
+	// Line and Column locate the list item in the plan, for messages.
+	Line, Column int
+}
+
+// resolvePath joins a relative path to base; absolute paths and an empty
+// path pass through unchanged.
+func resolvePath(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}
