@@ -1,0 +1,20 @@
+package sync
+
+import "errors"
+
+// Sentinel errors, wrapped with context naming the provider, version,
+// platform or repository concerned.
+var (
+	// ErrConflict means a version tag in the target holds something that is
+	// not an OpenTofu artifact of the expected kind; it is never overwritten.
+	ErrConflict = errors.New("tag holds a foreign artifact")
+	// ErrTarget wraps failures talking to the target registry or layout.
+	ErrTarget = errors.New("target registry")
+	// ErrUpstream wraps failures talking to the upstream registry.
+	ErrUpstream = errors.New("upstream")
+	// ErrNoPlatforms means none of the wanted platforms could be mirrored
+	// for a version, so no index can be published for it.
+	ErrNoPlatforms = errors.New("no wanted platform is offered upstream")
+	// ErrInterrupted means the run was cancelled before an item finished.
+	ErrInterrupted = errors.New("interrupted")
+)
