@@ -1,0 +1,129 @@
+package testupstream
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ModuleDownloadStyle is how a module download endpoint hands out the source
+// address.
+type ModuleDownloadStyle int
+
+const (
+	// ModuleDownloadJSON answers 200 with {"location": "..."}, as
+	// registry.opentofu.org does.
+	ModuleDownloadJSON ModuleDownloadStyle = iota
+	// ModuleDownloadHeader answers 204 with an X-Terraform-Get header.
+	ModuleDownloadHeader
+)
+
+type module struct {
+	versions map[string]string // version as given -> location
+	style    *ModuleDownloadStyle
+}
+
+func moduleKey(namespace, name, system string) string {
+	return strings.ToLower(namespace + "/" + name + "/" + system)
+}
+
+// AddModule registers a module version whose download endpoint returns
+// location verbatim (relative locations like "./x.zip" or "/archives/x.zip"
+// are for the client to resolve against the download URL). The version is
+// listed as given, so a "v" prefix can be tested.
+func (s *Server) AddModule(namespace, name, system, version, location string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := moduleKey(namespace, name, system)
+	m := s.modules[k]
+	if m == nil {
+		m = &module{versions: map[string]string{}}
+		s.modules[k] = m
+	}
+	m.versions[version] = location
+}
+
+// SetModuleDownloadStyle overrides the server's WithModuleDownloadStyle for
+// one module, which must have been added.
+func (s *Server) SetModuleDownloadStyle(namespace, name, system string, style ModuleDownloadStyle) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.modules[moduleKey(namespace, name, system)]
+	if m == nil {
+		s.t.Fatalf("testupstream: no module %s/%s/%s", namespace, name, system)
+	}
+	m.style = &style
+}
+
+// ServeArchive serves data at URL+path (path starts with "/"; the query is
+// ignored when matching), e.g. a module package a location points at.
+// It takes precedence over every other route.
+func (s *Server) ServeArchive(path string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.archives[path] = slices.Clone(data)
+}
+
+type moduleVersionsResponse struct {
+	Modules []moduleVersions `json:"modules"`
+}
+
+type moduleVersions struct {
+	Versions []moduleVersion `json:"versions"`
+}
+
+type moduleVersion struct {
+	Version string `json:"version"`
+}
+
+func (s *Server) handleModuleVersions(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.modules[moduleKey(r.PathValue("namespace"), r.PathValue("name"), r.PathValue("system"))]
+	if m == nil {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	var list []moduleVersion
+	for v := range m.versions {
+		list = append(list, moduleVersion{Version: v})
+	}
+	slices.SortFunc(list, func(a, b moduleVersion) int { return strings.Compare(a.Version, b.Version) })
+	writeJSON(w, http.StatusOK, moduleVersionsResponse{Modules: []moduleVersions{{Versions: list}}})
+}
+
+func (s *Server) handleModuleDownload(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	m := s.modules[moduleKey(r.PathValue("namespace"), r.PathValue("name"), r.PathValue("system"))]
+	var location string
+	found := false
+	style := s.opts.moduleStyle
+	if m != nil {
+		location, found = m.versions[r.PathValue("version")]
+		if m.style != nil {
+			style = *m.style
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	if style == ModuleDownloadHeader {
+		w.Header().Set("X-Terraform-Get", location)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"location": location})
+}
+
+func (s *Server) handleArchive(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	data := s.archives[r.URL.Path]
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	_, _ = w.Write(data)
+}
