@@ -39,7 +39,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/internal/testregistry/testca"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry/testca"
 )
 
 // DebugEnv names the environment variable that, set to "1", keeps

@@ -25,7 +25,7 @@ import (
 	"github.com/regclient/regclient/types/platform"
 	"github.com/regclient/regclient/types/ref"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/internal/testregistry"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 )
 
 // artifact is what pushIndex put into a registry, for checking it back.

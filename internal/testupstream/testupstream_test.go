@@ -19,7 +19,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/internal/testupstream"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
 
 // The client below follows the provider protocol the way OpenTofu does, with

@@ -29,7 +29,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/internal/testregistry/testca"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry/testca"
 )
 
 // Server is a running registry. Its exported fields are set by New and never
