@@ -307,7 +307,7 @@ func (e *Executor) providerVersion(ctx context.Context, sem chan struct{}, pp *P
 	if err := e.target.PutManifest(ctx, pp.Repository, index, vp.Tag); err != nil {
 		return finish(fmt.Errorf("provider %s %s: %w", pp.Address, vp.Version, err))
 	}
-	e.logger.Info("published", "provider", pp.Address, "version", vp.Version, "tag", vp.Tag, "platforms", it.Platforms, "digest", it.Digest)
+	e.logger.Debug("published", "provider", pp.Address, "version", vp.Version, "tag", vp.Tag, "platforms", it.Platforms, "digest", it.Digest)
 	return finish(nil)
 }
 

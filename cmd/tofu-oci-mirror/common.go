@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
+)
+
+// commonFlags are accepted by every command, after the command name.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultFile, Usage: "plan file", EnvVars: []string{"TOFU_OCI_MIRROR_CONFIG"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.BoolFlag{Name: "no-progress", Usage: "never draw progress bars (they are drawn only when stderr is a terminal)"},
+		&cli.StringFlag{Name: "docker-config", Usage: "Docker config.json with registry credentials (default: $DOCKER_CONFIG or ~/.docker/config.json, and credential helpers)"},
+	}
+}
+
+// env is what every command builds from the common flags.
+type env struct {
+	cfg    *config.Config
+	logger *slog.Logger
+}
+
+func setup(c *cli.Context) (*env, error) {
+	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailed)
+	}
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailed)
+	}
+	return &env{cfg: cfg, logger: logger}, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func userAgent() string { return "tofu-oci-mirror/" + toolVersion() }
+
+func (e *env) upstreamClient() (*upstream.Client, error) {
+	hosts := map[string]map[string]string{}
+	for h, o := range e.cfg.Upstream.Hosts {
+		hosts[h] = o.Services
+	}
+	opts := []upstream.Option{
+		upstream.WithLogger(e.logger),
+		upstream.WithUserAgent(userAgent()),
+		upstream.WithHostServices(hosts),
+	}
+	if e.cfg.Upstream.CAFile != "" {
+		opts = append(opts, upstream.WithCAFile(e.cfg.Upstream.CAFile))
+	}
+	if tok := os.Getenv("GITHUB_TOKEN"); tok != "" {
+		opts = append(opts, upstream.WithGitHubToken(tok))
+	}
+	return upstream.New(opts...)
+}
+
+func (e *env) target(c *cli.Context) (*sync.Target, error) {
+	opts := []sync.TargetOption{sync.WithTargetLogger(e.logger), sync.WithTargetUserAgent(userAgent())}
+	if p := c.String("docker-config"); p != "" {
+		opts = append(opts, sync.WithDockerConfig(p))
+	}
+	return sync.OpenTarget(e.cfg.Target, opts...)
+}
+
+func (e *env) plan(c *cli.Context) (*sync.Plan, *sync.Target, *upstream.Client, error) {
+	up, err := e.upstreamClient()
+	if err != nil {
+		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
+	}
+	tg, err := e.target(c)
+	if err != nil {
+		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
+	}
+	planner := sync.NewPlanner(up, tg, sync.WithPlanLogger(e.logger), sync.WithPlanConcurrency(c.Int("concurrency")))
+	return planner.Plan(c.Context, e.cfg, tg.String()), tg, up, nil
+}
+
+// showProgress reports whether progress bars may be drawn.
+func showProgress(c *cli.Context) bool {
+	f, ok := c.App.ErrWriter.(*os.File)
+	return ok && !c.Bool("no-progress") && term.IsTerminal(int(f.Fd()))
+}
+
+func concurrencyFlag() cli.Flag {
+	return &cli.IntFlag{Name: "concurrency", Value: 4, Usage: "packages transferred (and providers planned) at once"}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func joinOr(items []string, empty string) string {
+	if len(items) == 0 {
+		return empty
+	}
+	return strings.Join(items, ",")
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+)
+
+func syncCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sync",
+		Usage: "copy what the target lacks: verified provider packages, in the layout OpenTofu reads",
+		Flags: append(commonFlags(),
+			concurrencyFlag(),
+			&cli.StringFlag{Name: "spool-dir", Usage: "where packages wait between download and upload (default: system temp dir)"},
+		),
+		Action: runSync,
+	}
+}
+
+func runSync(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	plan, tg, up, err := e.plan(c)
+	if err != nil {
+		return err
+	}
+	for _, pp := range plan.Providers {
+		for _, w := range pp.Warnings {
+			e.logger.Warn(w, "provider", pp.Address)
+		}
+	}
+	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
+
+	opts := []sync.ExecutorOption{
+		sync.WithConcurrency(c.Int("concurrency")),
+		sync.WithSpoolDir(c.String("spool-dir")),
+		sync.WithLogger(e.logger),
+	}
+	var bar *progressbar.ProgressBar
+	if showProgress(c) && plan.Pending() > 0 {
+		bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(c.App.ErrWriter),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("downloading"),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+		)
+	}
+	opts = append(opts, sync.WithProgress(func(ev sync.Event) {
+		if bar != nil && ev.Bytes > 0 {
+			_ = bar.Add64(ev.Bytes)
+		}
+		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
+			logItem(e.logger, it)
+		}
+	}))
+	res := sync.NewExecutor(up, tg, opts...).Execute(c.Context, plan)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	down, upBytes := res.Bytes()
+	fmt.Fprintf(c.App.Writer, "Sync: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n",
+		res.Count(sync.ItemDone), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict),
+		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
+	if err := res.Err(); err != nil {
+		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), err), exitFailed)
+	}
+	return nil
+}
+
+func logItem(l *slog.Logger, it *sync.ItemResult) {
+	attrs := []any{"provider", it.Address, "version", it.Version, "state", it.State}
+	if len(it.Platforms) > 0 {
+		attrs = append(attrs, "platforms", it.Platforms)
+	}
+	if it.Uploaded > 0 {
+		attrs = append(attrs, "uploaded", humanBytes(it.Uploaded))
+	}
+	for _, w := range it.Warnings {
+		l.Warn(w, "provider", it.Address, "version", it.Version)
+	}
+	if it.Err != nil {
+		l.Error(it.Err.Error(), attrs...)
+		return
+	}
+	l.Info("copied", attrs...)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
