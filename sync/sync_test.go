@@ -15,10 +15,10 @@ import (
 	"github.com/regclient/regclient/types/ref"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
