@@ -279,3 +279,18 @@ func (t *Target) Close(ctx context.Context, repos ...string) {
 		}
 	}
 }
+
+// ManifestExists reports whether the repository holds a manifest by digest.
+func (t *Target) ManifestExists(ctx context.Context, repo string, d digest.Digest) (bool, error) {
+	r, err := t.digestRef(repo, d)
+	if err != nil {
+		return false, err
+	}
+	if _, err := t.rc.ManifestHead(ctx, r); err != nil {
+		if notFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: checking manifest %s in %s: %w", ErrTarget, d, repo, err)
+	}
+	return true, nil
+}

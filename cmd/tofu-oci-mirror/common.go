@@ -97,8 +97,22 @@ func (e *env) plan(c *cli.Context) (*sync.Plan, *sync.Target, *upstream.Client, 
 	if err != nil {
 		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
 	}
-	planner := sync.NewPlanner(up, tg, sync.WithPlanLogger(e.logger), sync.WithPlanConcurrency(c.Int("concurrency")))
-	return planner.Plan(c.Context, e.cfg, tg.String()), tg, up, nil
+	return e.planner(c, up, tg).Plan(c.Context, e.cfg, tg.String()), tg, up, nil
+}
+
+// planner plans against inv: the live target, or a bundle baseline.
+func (e *env) planner(c *cli.Context, up *upstream.Client, inv sync.Inventory) *sync.Planner {
+	return sync.NewPlanner(up, inv, sync.WithPlanLogger(e.logger), sync.WithPlanConcurrency(c.Int("concurrency")))
+}
+
+// executor copies from upstream into pub: the target, or a bundle stage.
+func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, progress func(sync.Event)) *sync.Executor {
+	return sync.NewExecutor(up, pub,
+		sync.WithConcurrency(c.Int("concurrency")),
+		sync.WithSpoolDir(c.String("spool-dir")),
+		sync.WithLogger(e.logger),
+		sync.WithProgress(progress),
+	)
 }
 
 // showProgress reports whether progress bars may be drawn.
@@ -123,4 +137,8 @@ func joinOr(items []string, empty string) string {
 		return empty
 	}
 	return strings.Join(items, ",")
+}
+
+func spoolDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "spool-dir", Usage: "where packages wait between download and upload (default: system temp dir)"}
 }

@@ -49,6 +49,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			syncCommand(),
 			tofurcCommand(),
+			inventoryCommand(),
+			exportCommand(),
+			importCommand(),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code

@@ -17,7 +17,7 @@ func syncCommand() *cli.Command {
 		Usage: "copy what the target lacks: verified provider packages, in the layout OpenTofu reads",
 		Flags: append(commonFlags(),
 			concurrencyFlag(),
-			&cli.StringFlag{Name: "spool-dir", Usage: "where packages wait between download and upload (default: system temp dir)"},
+			spoolDirFlag(),
 		),
 		Action: runSync,
 	}
@@ -39,43 +39,51 @@ func runSync(c *cli.Context) error {
 	}
 	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 
-	opts := []sync.ExecutorOption{
-		sync.WithConcurrency(c.Int("concurrency")),
-		sync.WithSpoolDir(c.String("spool-dir")),
-		sync.WithLogger(e.logger),
-	}
-	var bar *progressbar.ProgressBar
-	if showProgress(c) && plan.Pending() > 0 {
-		bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(c.App.ErrWriter),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("downloading"),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-		)
-	}
-	opts = append(opts, sync.WithProgress(func(ev sync.Event) {
-		if bar != nil && ev.Bytes > 0 {
-			_ = bar.Add64(ev.Bytes)
-		}
-		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
-			logItem(e.logger, it)
-		}
-	}))
-	res := sync.NewExecutor(up, tg, opts...).Execute(c.Context, plan)
-	if bar != nil {
-		_ = bar.Finish()
-	}
-	down, upBytes := res.Bytes()
-	fmt.Fprintf(c.App.Writer, "Sync: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n",
-		res.Count(sync.ItemDone), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict),
-		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
+	progress, finish := progressReporter(c, e.logger, plan.Pending() > 0, "downloading")
+	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
+	finish()
+	printSummary(c, "Sync", res)
 	if err := res.Err(); err != nil {
 		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), err), exitFailed)
 	}
 	return nil
 }
 
+// progressReporter draws a byte counter on a terminal and logs each item
+// that changed; finish clears the bar.
+func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what string) (func(sync.Event), func()) {
+	var bar *progressbar.ProgressBar
+	if showProgress(c) && active {
+		bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(c.App.ErrWriter),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription(what),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+		)
+	}
+	report := func(ev sync.Event) {
+		if bar != nil && ev.Bytes > 0 {
+			_ = bar.Add64(ev.Bytes)
+		}
+		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
+			logItem(logger, it)
+		}
+	}
+	return report, func() {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+	}
+}
+
+// printSummary writes the one-line outcome of a run to stdout.
+func printSummary(c *cli.Context, what string, res *sync.Result) {
+	down, upBytes := res.Bytes()
+	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
+		res.Count(sync.ItemDone), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict),
+		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
+}
 func logItem(l *slog.Logger, it *sync.ItemResult) {
 	attrs := []any{"provider", it.Address, "version", it.Version, "state", it.State}
 	if len(it.Platforms) > 0 {

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/urfave/cli/v2"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
+)
+
+func inventoryCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "inventory",
+		Usage: "record what the target holds for the plan (inside the air gap), for a differential export",
+		Flags: append(commonFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "-", Usage: "file to write, - for stdout"},
+		),
+		Action: runInventory,
+	}
+}
+
+func runInventory(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	tg, err := e.target(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	inv, err := bundle.TakeInventory(c.Context, e.cfg, tg, tg.String(), toolVersion())
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	if err := writeOutput(c, c.String("output"), func(w io.Writer) error { return bundle.WriteInventory(w, inv) }); err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	n := 0
+	for _, a := range inv.Artifacts {
+		n += len(a.Versions)
+	}
+	e.logger.Info("inventory", "artifacts", len(inv.Artifacts), "versions", n, "output", c.String("output"))
+	return nil
+}
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write a bundle of what the inside lacks (connected side), to carry across the air gap",
+		Flags: append(commonFlags(),
+			&cli.StringFlag{Name: "baseline", Usage: "inventory.json from the inside; without it everything the plan names is exported"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle file to write, - for stdout"},
+			&cli.StringFlag{Name: "max-part-size", Usage: "split the bundle into parts of at most SIZE (e.g. 4GiB, 700MB) with a part manifest"},
+			&cli.StringFlag{Name: "stage-dir", Usage: "where verified content waits until the bundle is written (default: a temp dir)"},
+			concurrencyFlag(),
+			spoolDirFlag(),
+		),
+		Action: runExport,
+	}
+}
+
+func runExport(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	output := c.String("output")
+	maxPart, err := parseSize(c.String("max-part-size"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("--max-part-size: %v", err), exitFailed)
+	}
+	if maxPart > 0 && output == "-" {
+		return cli.Exit("--max-part-size needs --output FILE, not stdout", exitFailed)
+	}
+	var inv *bundle.Inventory
+	var baselineDigest digest.Digest
+	if p := c.String("baseline"); p != "" {
+		if inv, baselineDigest, err = bundle.ReadInventory(p); err != nil {
+			return cli.Exit(fmt.Sprintf("--baseline: %v", err), exitFailed)
+		}
+	}
+	planFile, err := os.ReadFile(c.String("config"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	up, err := e.upstreamClient()
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	progress, finish := progressReporter(c, e.logger, true, "downloading")
+	exp, err := bundle.Export(c.Context, e.cfg, inv, bundle.ExportOptions{
+		ToolVersion: toolVersion(), PlanFile: planFile, BaselineDigest: baselineDigest, StageDir: c.String("stage-dir"),
+		NewPlanner:  func(b sync.Inventory) *sync.Planner { return e.planner(c, up, b) },
+		NewExecutor: func(p sync.Publisher) *sync.Executor { return e.executor(c, up, p, progress) },
+	})
+	finish()
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	defer exp.Close()
+	if err := exp.Plan.Errors(); err != nil {
+		e.logger.Error(err.Error())
+	}
+	if output == "-" {
+		err = exp.WriteTar(c.App.Writer)
+	} else {
+		err = exp.WriteFile(output, maxPart)
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("writing the bundle: %v", err), exitFailed)
+	}
+	res := exp.Result
+	summary := c.App.ErrWriter // stdout may be the bundle itself
+	if output != "-" {
+		summary = c.App.Writer
+	}
+	var inside int64
+	for _, a := range exp.Metadata.Artifacts {
+		for _, b := range a.Blobs {
+			if b.Inside {
+				inside += b.Size
+			}
+		}
+	}
+	fmt.Fprintf(summary, "Export: %d artifacts in the bundle (%s of content), %d already inside, %d failed, %d conflicts.\n",
+		len(exp.Metadata.Artifacts), humanBytes(inside), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict))
+	if err := res.Err(); err != nil {
+		return cli.Exit(fmt.Sprintf("some items are not in the bundle:\n%v", err), exitFailed)
+	}
+	return nil
+}
+
+func importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "verify a bundle and publish it into the target (inside the air gap); needs no upstream access",
+		ArgsUsage: "BUNDLE (a tar, its PATH.parts.json, the directory of the parts, or - for stdin)",
+		Flags: append(commonFlags(),
+			concurrencyFlag(),
+			spoolDirFlag(),
+		),
+		Action: runImport,
+	}
+}
+
+func runImport(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return cli.Exit("import takes one argument: the bundle", exitFailed)
+	}
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	tg, err := e.target(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	var r io.ReadCloser = io.NopCloser(os.Stdin)
+	if p := c.Args().First(); p != "-" {
+		if r, err = bundle.OpenBundle(p); err != nil {
+			return cli.Exit(err.Error(), exitFailed)
+		}
+	}
+	defer r.Close()
+	res, err := bundle.Import(c.Context, e.cfg, tg, r, bundle.ImportOptions{
+		Logger: e.logger, SpoolDir: c.String("spool-dir"), Concurrency: c.Int("concurrency"),
+	})
+	for i := range res.Items {
+		if it := &res.Items[i]; it.State != sync.ItemUnchanged && err == nil {
+			logItem(e.logger, it)
+		}
+	}
+	printSummary(c, "Import", res)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("nothing was tagged: %v", err), exitFailed)
+	}
+	if err := res.Err(); err != nil {
+		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), err), exitFailed)
+	}
+	return nil
+}
+
+// writeOutput writes to stdout for "-", else to a file atomically.
+func writeOutput(c *cli.Context, path string, write func(io.Writer) error) error {
+	if path == "-" {
+		return write(c.App.Writer)
+	}
+	tmp, err := os.CreateTemp(dirOf(path), ".tofu-oci-mirror-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+// parseSize reads sizes like 700MB, 4GiB, 1048576; "" is 0 (no limit).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suffix)) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 700MB or 4GiB", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
+}
