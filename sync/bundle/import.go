@@ -64,6 +64,16 @@ type importArtifact struct {
 // returns an error and tags nothing; per-artifact failures (a provenance
 // that no longer verifies, a conflicting tag) are in the result.
 func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*sync.Result, error) {
+	res, err := importStream(ctx, cfg, tg, r, opts)
+	if d, ok := r.(interface{ Diagnose() error }); ok && err != nil {
+		if cause := d.Diagnose(); cause != nil {
+			err = fmt.Errorf("%w (which broke the import: %v)", cause, err)
+		}
+	}
+	return res, err
+}
+
+func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*sync.Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -343,8 +353,8 @@ type importer struct {
 	arts      []*importArtifact
 	needs     map[digest.Digest][]*importArtifact
 	refs      map[digest.Digest]BlobRef // what the metadata says of each blob inside
-	manifests map[digest.Digest][]byte // every manifest read, for publishing and provenance
-	small     map[digest.Digest][]byte // provenance layers
+	manifests map[digest.Digest][]byte  // every manifest read, for publishing and provenance
+	small     map[digest.Digest][]byte  // provenance layers
 	seen      map[digest.Digest]bool
 
 	sem  chan struct{}

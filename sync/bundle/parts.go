@@ -239,3 +239,20 @@ func (r *partReader) Close() error {
 	}
 	return nil
 }
+
+// Diagnose reads the rest of the current part and reports whether it is
+// corrupt, so an import that failed mid-part can name the part as the cause
+// rather than whatever the damaged bytes broke.
+func (r *partReader) Diagnose() error {
+	if r.cur == nil {
+		return nil
+	}
+	p := r.parts[r.i]
+	if _, err := io.Copy(r.h, r.cur); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMissingPart, p.Name, err)
+	}
+	if got := hex.EncodeToString(r.h.Sum(nil)); got != p.SHA256 {
+		return fmt.Errorf("%w: part %s: sha256 %s, the part manifest says %s", ErrCorrupt, p.Name, got, p.SHA256)
+	}
+	return nil
+}
