@@ -53,14 +53,14 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",
 		Usage: "write a bundle of what the inside lacks (connected side), to carry across the air gap",
-		Flags: append(commonFlags(),
+		Flags: append(append(commonFlags(),
 			&cli.StringFlag{Name: "baseline", Usage: "inventory.json from the inside; without it everything the plan names is exported"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle file to write, - for stdout"},
 			&cli.StringFlag{Name: "max-part-size", Usage: "split the bundle into parts of at most SIZE (e.g. 4GiB, 700MB) with a part manifest"},
 			&cli.StringFlag{Name: "stage-dir", Usage: "where verified content waits until the bundle is written (default: a temp dir)"},
 			concurrencyFlag(),
 			spoolDirFlag(),
-		),
+		), reportFlags()...),
 		Action: runExport,
 	}
 }
@@ -130,10 +130,7 @@ func runExport(c *cli.Context) error {
 	}
 	fmt.Fprintf(summary, "Export: %d artifacts in the bundle (%s of content), %d already inside, %d failed, %d conflicts.\n",
 		len(exp.Metadata.Artifacts), humanBytes(inside), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict))
-	if err := res.Err(); err != nil {
-		return cli.Exit(fmt.Sprintf("some items are not in the bundle:\n%v", err), exitFailed)
-	}
-	return nil
+	return finishRun(c, e, "export", output, res, res.Err())
 }
 
 func importCommand() *cli.Command {
@@ -141,10 +138,11 @@ func importCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "verify a bundle and publish it into the target (inside the air gap); needs no upstream access",
 		ArgsUsage: "BUNDLE (a tar, its PATH.parts.json, the directory of the parts, or - for stdin)",
-		Flags: append(commonFlags(),
+		Flags: append(append(commonFlags(),
 			concurrencyFlag(),
 			spoolDirFlag(),
-		),
+			lockFlag(),
+		), reportFlags()...),
 		Action: runImport,
 	}
 }
@@ -157,6 +155,11 @@ func runImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	lock, err := acquireLock(c)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	tg, err := e.target(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
@@ -178,12 +181,10 @@ func runImport(c *cli.Context) error {
 	}
 	printSummary(c, "Import", res)
 	if err != nil {
+		_ = writeReports(c, "import", tg.String(), res, err)
 		return cli.Exit(fmt.Sprintf("nothing was tagged: %v", err), exitFailed)
 	}
-	if err := res.Err(); err != nil {
-		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), err), exitFailed)
-	}
-	return nil
+	return finishRun(c, e, "import", tg.String(), res, res.Err())
 }
 
 // writeOutput writes to stdout for "-", else to a file atomically.

@@ -15,10 +15,11 @@ func syncCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "sync",
 		Usage: "copy what the target lacks: verified provider packages, in the layout OpenTofu reads",
-		Flags: append(commonFlags(),
+		Flags: append(append(commonFlags(),
 			concurrencyFlag(),
 			spoolDirFlag(),
-		),
+			lockFlag(),
+		), reportFlags()...),
 		Action: runSync,
 	}
 }
@@ -28,6 +29,11 @@ func runSync(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	lock, err := acquireLock(c)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	plan, tg, up, err := e.plan(c)
 	if err != nil {
 		return err
@@ -43,8 +49,22 @@ func runSync(c *cli.Context) error {
 	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
-	if err := res.Err(); err != nil {
-		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), err), exitFailed)
+	return finishRun(c, e, "sync", tg.String(), res, res.Err())
+}
+
+// finishRun writes the reports and turns the run's outcome into an exit code.
+func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result, runErr error) error {
+	if c.Context.Err() != nil && runErr != nil {
+		runErr = fmt.Errorf("%w: %w", sync.ErrInterrupted, runErr)
+	}
+	if err := writeReports(c, command, target, res, runErr); err != nil {
+		e.logger.Error(err.Error())
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), runErr), exitFailed)
 	}
 	return nil
 }

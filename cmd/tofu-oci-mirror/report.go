@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+)
+
+func reportFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "report", Usage: "write a JSON run report to FILE (atomically)"},
+		&cli.StringFlag{Name: "metrics-file", Usage: "write Prometheus text metrics to FILE for node_exporter's textfile collector (atomically)"},
+	}
+}
+
+// runReport is the JSON a monitoring system reads after each run.
+type runReport struct {
+	Tool            string            `json:"tool"`
+	ToolVersion     string            `json:"tool_version"`
+	Command         string            `json:"command"`
+	PlanFile        string            `json:"plan_file"`
+	Target          string            `json:"target,omitempty"`
+	Start           time.Time         `json:"start"`
+	End             time.Time         `json:"end"`
+	DurationSeconds float64           `json:"duration_seconds"`
+	Success         bool              `json:"success"`
+	Error           string            `json:"error,omitempty"`
+	Summary         map[string]int64  `json:"summary"`
+	Items           []sync.ItemResult `json:"items"`
+}
+
+// writeReports writes --report and --metrics-file for a finished run.
+// runErr is the run's overall failure (nil when everything is in place).
+func writeReports(c *cli.Context, command, target string, res *sync.Result, runErr error) error {
+	if res == nil {
+		res = &sync.Result{Start: time.Now(), End: time.Now()}
+	}
+	down, up := res.Bytes()
+	summary := map[string]int64{
+		"done": int64(res.Count(sync.ItemDone)), "unchanged": int64(res.Count(sync.ItemUnchanged)),
+		"failed": int64(res.Count(sync.ItemFailed)), "conflict": int64(res.Count(sync.ItemConflict)),
+		"bytes_downloaded": down, "bytes_uploaded": up,
+	}
+	if p := c.String("report"); p != "" {
+		rep := runReport{Tool: "tofu-oci-mirror", ToolVersion: toolVersion(), Command: command, PlanFile: c.String("config"), Target: target,
+			Start: res.Start, End: res.End, DurationSeconds: res.End.Sub(res.Start).Seconds(), Success: runErr == nil,
+			Summary: summary, Items: res.Items}
+		if rep.Items == nil {
+			rep.Items = []sync.ItemResult{}
+		}
+		if runErr != nil {
+			rep.Error = runErr.Error()
+		}
+		raw, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(p, append(raw, '\n')); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	if p := c.String("metrics-file"); p != "" {
+		if err := writeFileAtomic(p, metrics(p, command, res, summary, runErr == nil)); err != nil {
+			return fmt.Errorf("--metrics-file: %w", err)
+		}
+	}
+	return nil
+}
+
+// metrics renders the Prometheus text format. The last success timestamp
+// survives failed runs: it is carried over from the previous file.
+func metrics(path, command string, res *sync.Result, summary map[string]int64, ok bool) []byte {
+	const lastSuccess = "tofu_oci_mirror_last_success_timestamp_seconds"
+	label := fmt.Sprintf("{command=%q}", command)
+	lastOK := previousValue(path, lastSuccess+label)
+	if ok {
+		lastOK = fmt.Sprintf("%d", res.End.Unix())
+	}
+	var b bytes.Buffer
+	metric := func(name, help, kind string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+	}
+	metric("tofu_oci_mirror_items", "Items of the last run by final state.", "gauge")
+	for _, st := range []string{"done", "unchanged", "failed", "conflict"} {
+		fmt.Fprintf(&b, "tofu_oci_mirror_items{command=%q,state=%q} %d\n", command, st, summary[st])
+	}
+	metric("tofu_oci_mirror_bytes", "Package bytes moved by the last run.", "gauge")
+	fmt.Fprintf(&b, "tofu_oci_mirror_bytes{command=%q,direction=\"downloaded\"} %d\n", command, summary["bytes_downloaded"])
+	fmt.Fprintf(&b, "tofu_oci_mirror_bytes{command=%q,direction=\"uploaded\"} %d\n", command, summary["bytes_uploaded"])
+	metric("tofu_oci_mirror_run_duration_seconds", "Wall time of the last run.", "gauge")
+	fmt.Fprintf(&b, "tofu_oci_mirror_run_duration_seconds%s %.3f\n", label, res.End.Sub(res.Start).Seconds())
+	metric("tofu_oci_mirror_last_run_timestamp_seconds", "When the last run ended.", "gauge")
+	fmt.Fprintf(&b, "tofu_oci_mirror_last_run_timestamp_seconds%s %d\n", label, res.End.Unix())
+	metric("tofu_oci_mirror_last_run_success", "1 if everything in the plan was in place after the last run.", "gauge")
+	success := 0
+	if ok {
+		success = 1
+	}
+	fmt.Fprintf(&b, "tofu_oci_mirror_last_run_success%s %d\n", label, success)
+	if lastOK != "" {
+		metric(lastSuccess, "When a run last ended with everything in place.", "gauge")
+		fmt.Fprintf(&b, "%s%s %s\n", lastSuccess, label, lastOK)
+	}
+	return b.Bytes()
+}
+
+// previousValue reads one sample's value from an earlier metrics file.
+func previousValue(path, series string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			if _, err := strconv.ParseFloat(v, 64); err == nil {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// writeFileAtomic writes through a temp file in the same directory and a
+// rename, so a reader (node_exporter, a monitoring job) never sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, bytes.NewReader(data)); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
