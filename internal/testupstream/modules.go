@@ -80,15 +80,17 @@ type moduleVersion struct {
 
 func (s *Server) handleModuleVersions(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	m := s.modules[moduleKey(r.PathValue("namespace"), r.PathValue("name"), r.PathValue("system"))]
+	var list []moduleVersion
+	if m != nil {
+		for v := range m.versions {
+			list = append(list, moduleVersion{Version: v})
+		}
+	}
+	s.mu.Unlock()
 	if m == nil {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
-	}
-	var list []moduleVersion
-	for v := range m.versions {
-		list = append(list, moduleVersion{Version: v})
 	}
 	slices.SortFunc(list, func(a, b moduleVersion) int { return strings.Compare(a.Version, b.Version) })
 	writeJSON(w, http.StatusOK, moduleVersionsResponse{Modules: []moduleVersions{{Versions: list}}})

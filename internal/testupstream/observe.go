@@ -135,12 +135,13 @@ type fault struct {
 	remaining  int
 	status     int
 	retryAfter string
+	misbehave  Misbehavior // nil: answer status
 }
 
 // FailNext makes the next n requests whose URL path starts with pathPrefix
 // answer status, with a Retry-After header when retryAfter is not empty.
-// Faults queue: an earlier FailNext on an overlapping prefix is used up
-// first.
+// Faults queue: an earlier FailNext or MisbehaveNext on an overlapping
+// prefix is used up first.
 func (s *Server) FailNext(pathPrefix string, n int, status int, retryAfter string) {
 	if n <= 0 {
 		return

@@ -324,13 +324,24 @@ type platformEntry struct {
 	Arch string `json:"arch"`
 }
 
+// handleProviderVersions answers after releasing s.mu, so a client (or a
+// Misbehavior) that reads slowly does not hold up the server.
 func (s *Server) handleProviderVersions(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	prov := s.providers[providerKey(r.PathValue("namespace"), r.PathValue("type"))]
-	if prov == nil {
+	resp, ok := s.providerVersions(r)
+	s.mu.Unlock()
+	if !ok {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// providerVersions builds the versions answer. s.mu is held.
+func (s *Server) providerVersions(r *http.Request) (versionsResponse, bool) {
+	prov := s.providers[providerKey(r.PathValue("namespace"), r.PathValue("type"))]
+	if prov == nil {
+		return versionsResponse{}, false
 	}
 	resp := versionsResponse{Versions: []versionEntry{}, Warnings: prov.warnings}
 	for _, v := range sortedVersions(prov.versions) {
@@ -343,7 +354,7 @@ func (s *Server) handleProviderVersions(w http.ResponseWriter, r *http.Request) 
 		})
 		resp.Versions = append(resp.Versions, e)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp, true
 }
 
 // sortedVersions orders by semver, ascending; strings that are not versions
@@ -414,13 +425,22 @@ func advertisedSum(p *pkg) string {
 // resolve: download_url relative with "../", shasums_url an absolute path,
 // shasums_signature_url absolute.
 func (s *Server) handleProviderDownload(w http.ResponseWriter, r *http.Request) {
-	goos, goarch := r.PathValue("os"), r.PathValue("arch")
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	prov, v, p := s.lookup(r.PathValue("namespace"), r.PathValue("type"), r.PathValue("version"), goos+"_"+goarch)
-	if p == nil {
+	resp, ok := s.providerDownload(r)
+	s.mu.Unlock()
+	if !ok {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// providerDownload builds the download answer. s.mu is held.
+func (s *Server) providerDownload(r *http.Request) (downloadResponse, bool) {
+	goos, goarch := r.PathValue("os"), r.PathValue("arch")
+	prov, v, p := s.lookup(r.PathValue("namespace"), r.PathValue("type"), r.PathValue("version"), goos+"_"+goarch)
+	if p == nil {
+		return downloadResponse{}, false
 	}
 	dir := fmt.Sprintf("files/%s/%s/%s/", prov.namespace, prov.typ, v.version)
 	sums := sumsFilename(prov.typ, v.version)
@@ -451,7 +471,7 @@ func (s *Server) handleProviderDownload(w http.ResponseWriter, r *http.Request) 
 	for platform, other := range v.packages {
 		resp.Packages[platform] = packageInfo{Hashes: []string{"zh:" + advertisedSum(other)}, PackageSize: other.size}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp, true
 }
 
 // handleFile serves zips, SHA256SUMS and signatures under /files/.

@@ -72,6 +72,10 @@ type Server struct {
 	faults    []*fault
 	counts    UpstreamCounts
 	requests  []RecordedRequest
+
+	// closing is closed before the server shuts down, releasing handlers
+	// that Stall or Hang holds.
+	closing chan struct{}
 }
 
 type keyInfo struct {
@@ -135,6 +139,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		modules:   map[string]*module{},
 		archives:  map[string][]byte{},
 		discovery: map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
+		closing:   make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(&s.opts)
@@ -160,6 +165,9 @@ func New(t testing.TB, opts ...Option) *Server {
 	s.URL = s.srv.URL
 	s.Host = strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
 	t.Cleanup(s.srv.Close)
+	// Cleanups run last-in first-out: held handlers return before Close
+	// waits for them.
+	t.Cleanup(func() { close(s.closing) })
 	return s
 }
 
@@ -284,6 +292,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	f := s.takeFault(r.URL.Path)
 	s.mu.Unlock()
 
+	if f != nil && f.misbehave != nil {
+		s.misbehave(f.misbehave, w, r, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveHonest(w, r, isArchive) }))
+		return
+	}
 	if f != nil {
 		if f.retryAfter != "" {
 			w.Header().Set("Retry-After", f.retryAfter)
@@ -291,6 +303,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, f.status, "injected failure")
 		return
 	}
+	s.serveHonest(w, r, isArchive)
+}
+
+// serveHonest answers as a well-behaved registry would.
+func (s *Server) serveHonest(w http.ResponseWriter, r *http.Request, isArchive bool) {
 	if s.opts.token != "" && needsToken(r.URL.Path) && r.Header.Get("Authorization") != "Bearer "+s.opts.token {
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
