@@ -215,7 +215,7 @@ func New(opts ...Option) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.api = c.retryClient(&http.Client{Transport: transport, Jar: base.Jar, CheckRedirect: redirect, Timeout: o.timeout})
+	c.api = c.retryClient(&http.Client{Transport: &bufferTransport{base: transport, limit: MaxJSONSize}, Jar: base.Jar, CheckRedirect: redirect, Timeout: o.timeout})
 	c.dl = c.retryClient(&http.Client{Transport: &stallTransport{base: transport, idle: o.stallTimeout}, Jar: base.Jar, CheckRedirect: redirect})
 	return c, nil
 }
@@ -320,6 +320,11 @@ type attemptKey struct{}
 type attemptState struct{ reason string }
 
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if errors.Is(err, ErrProtocol) {
+		// Our CheckRedirect refused the target (not http(s)): asking
+		// again gets the same redirect.
+		return false, nil
+	}
 	retry, perr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	if st, ok := ctx.Value(attemptKey{}).(*attemptState); ok && retry {
 		if err != nil {

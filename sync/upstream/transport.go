@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -60,3 +61,35 @@ func (b *stallBody) Close() error {
 	})
 	return err
 }
+
+// bufferTransport reads each answer's body (up to limit+1 bytes) inside the
+// round trip, so a body that breaks off midway is a failed attempt that the
+// retry policy retries like a refused connection, rather than an error the
+// caller meets after the retries are over. It serves the small answers
+// only: registry API, discovery, SHA256SUMS and signatures.
+type bufferTransport struct {
+	base  http.RoundTripper
+	limit int64
+}
+
+func (t *bufferTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, t.limit+1))
+	if err != nil {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("reading the answer after %d bytes: %w", len(data), err)
+	}
+	// Past the limit the rest stays unread, for readSmall to refuse.
+	resp.Body = &bufferedBody{Reader: io.MultiReader(bytes.NewReader(data), resp.Body), body: resp.Body}
+	return resp, nil
+}
+
+type bufferedBody struct {
+	io.Reader
+	body io.ReadCloser
+}
+
+func (b *bufferedBody) Close() error { return b.body.Close() }
