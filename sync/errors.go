@@ -15,6 +15,10 @@ var (
 	// ErrNoPlatforms means none of the wanted platforms could be mirrored
 	// for a version, so no index can be published for it.
 	ErrNoPlatforms = errors.New("no wanted platform is offered upstream")
+	// ErrProvenance means the provenance kept next to a provider index (the
+	// signed SHA256SUMS, its signature and key) no longer verifies, or does
+	// not cover a package the index holds.
+	ErrProvenance = errors.New("stored provenance does not verify")
 	// ErrInterrupted means the run was cancelled before an item finished.
 	ErrInterrupted = errors.New("interrupted")
 )

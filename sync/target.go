@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	rcconfig "github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/scheme"
 	"github.com/regclient/regclient/scheme/ocidir"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
@@ -293,4 +294,48 @@ func (t *Target) ManifestExists(ctx context.Context, repo string, d digest.Diges
 		return false, fmt.Errorf("%w: checking manifest %s in %s: %w", ErrTarget, d, repo, err)
 	}
 	return true, nil
+}
+
+// Blob streams a blob's content; the caller closes the reader. Only d's
+// media type, digest and size are used, so content embedded in a
+// descriptor is never taken for the registry's. A missing blob wraps
+// errs.ErrNotFound; content whose digest or size differs from d makes a
+// Read fail at the end with errs.ErrDigestMismatch, errs.ErrShortRead or
+// errs.ErrSizeLimitExceeded.
+func (t *Target) Blob(ctx context.Context, repo string, d descriptor.Descriptor) (io.ReadCloser, error) {
+	r, err := t.Ref(repo, "")
+	if err != nil {
+		return nil, err
+	}
+	rdr, err := t.rc.BlobGet(ctx, r, descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+	if err != nil {
+		if notFound(err) {
+			return nil, fmt.Errorf("blob %s in %s: %w", d.Digest, repo, errs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("%w: reading blob %s in %s: %w", ErrTarget, d.Digest, repo, err)
+	}
+	return rdr, nil
+}
+
+// Referrers lists the manifests in repo whose subject is the manifest
+// with digest subject, only those of artifactType unless it is "". It
+// asks the registry's referrers API, or reads the sha256-<hex> fallback
+// tag of registries and layouts without one. None is an empty list.
+func (t *Target) Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]descriptor.Descriptor, error) {
+	r, err := t.digestRef(repo, subject)
+	if err != nil {
+		return nil, err
+	}
+	var opts []scheme.ReferrerOpts
+	if artifactType != "" {
+		opts = append(opts, scheme.WithReferrerMatchOpt(descriptor.MatchOpt{ArtifactType: artifactType}))
+	}
+	rl, err := t.rc.ReferrerList(ctx, r, opts...)
+	if err != nil {
+		if notFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: listing referrers of %s in %s: %w", ErrTarget, subject, repo, err)
+	}
+	return rl.Descriptors, nil
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
 // ImportTarget is what Import needs of the registry.
@@ -45,7 +44,6 @@ type ImportOptions struct {
 const (
 	maxMetadataSize   = 64 << 20
 	maxSmallEntrySize = 1 << 20 // oci-layout, index.json
-	maxProvenanceBlob = 4 << 20 // SHA256SUMS, signature, key
 )
 
 // importArtifact is one artifact of the bundle and what becomes of it here.
@@ -413,7 +411,7 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 	if hdr.Size != ref.Size {
 		return fmt.Errorf("%w: entry %s is %d bytes, the metadata says %d", ErrCorrupt, hdr.Name, hdr.Size, ref.Size)
 	}
-	keep := ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= maxProvenanceBlob
+	keep := ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= sync.MaxProvenanceLayerSize
 	if keep {
 		raw, err := io.ReadAll(tr)
 		if err != nil {
@@ -595,36 +593,15 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: provenance manifest %s not in the bundle", ErrProvenance, a.Provenance.Digest)
 	}
-	var pm struct {
-		Subject *descriptor.Descriptor  `json:"subject"`
-		Layers  []descriptor.Descriptor `json:"layers"`
-	}
-	if err := json.Unmarshal(raw, &pm); err != nil || pm.Subject == nil || pm.Subject.Digest != a.Manifest.Digest {
-		return nil, fmt.Errorf("%w: provenance manifest %s does not refer to %s", ErrProvenance, a.Provenance.Digest, a.Manifest.Digest)
-	}
-	var sums, sig []byte
-	var keys []string
-	for _, l := range pm.Layers {
+	prov, err := sync.CheckStoredProvenance(a.Address, raw, a.Manifest.Digest, func(l descriptor.Descriptor) ([]byte, error) {
 		data, ok := im.small[l.Digest]
 		if !ok {
-			return nil, fmt.Errorf("%w: provenance layer %s not in the bundle", ErrProvenance, l.Digest)
+			return nil, errors.New("not in the bundle")
 		}
-		switch l.MediaType {
-		case manifest.SHA256SUMSMediaType:
-			sums = data
-		case manifest.SignatureMediaType:
-			sig = data
-		case manifest.PublicKeyMediaType:
-			keys = append(keys, string(data))
-		}
-	}
-	if sums == nil {
-		return nil, fmt.Errorf("%w: no SHA256SUMS in provenance %s", ErrProvenance, a.Provenance.Digest)
-	}
-	allowUnsigned := sig == nil && strings.HasPrefix(a.Address, config.DefaultHostname+"/")
-	prov, err := upstream.CheckProvenance(sums, sig, keys, allowUnsigned)
+		return data, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrProvenance, err)
+		return nil, fmt.Errorf("%w: provenance %s: %w", ErrProvenance, a.Provenance.Digest, err)
 	}
 	info, err := manifest.ParseProviderIndex(im.manifests[a.Manifest.Digest])
 	if err != nil {
@@ -639,23 +616,9 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
-		if err := sumsCover(prov, layer); err != nil {
+		if err := sync.CheckPackageSigned(prov, layer); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
 	}
 	return prov.Warnings, nil
-}
-
-// sumsCover checks the signed SHA256SUMS lists the layer's digest under
-// the layer's file name (or, without a name, under any name).
-func sumsCover(prov *upstream.Provenance, layer descriptor.Descriptor) error {
-	if name := layer.Annotations[manifest.TitleAnnotation]; name != "" {
-		return prov.CheckFile(name, layer.Digest.Encoded())
-	}
-	for _, sum := range prov.Sums {
-		if sum == layer.Digest.Encoded() {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: package %s is not in the signed SHA256SUMS", upstream.ErrChecksumMismatch, layer.Digest)
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+)
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "check that everything the plan names is in the target as OpenTofu needs it; exit 1 on any problem",
+		Flags: append(commonFlags(),
+			&cli.BoolFlag{Name: "deep", Usage: "also download every package and hash it (reads the whole mirror)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+			concurrencyFlag(),
+		),
+		Action: runVerify,
+	}
+}
+
+func runVerify(c *cli.Context) error {
+	format := c.String("output")
+	if format != "table" && format != "json" {
+		return cli.Exit(fmt.Sprintf("--output %q: want table or json", format), exitFailed)
+	}
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	tg, err := e.target(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	rep, err := sync.Verify(c.Context, e.cfg, tg,
+		sync.WithVerifyDeep(c.Bool("deep")),
+		sync.WithVerifyConcurrency(c.Int("concurrency")),
+		sync.WithVerifyLogger(e.logger),
+	)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	out := c.App.Writer
+	if format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return cli.Exit(err.Error(), exitFailed)
+		}
+	} else {
+		renderVerify(out, tg.String(), rep)
+	}
+	if n := len(rep.Problems); n > 0 {
+		return cli.Exit(fmt.Sprintf("verify: %s in %s", plural(n, "problem"), tg), exitFailed)
+	}
+	return nil
+}
+
+// renderVerify writes one line per problem, then warnings, then the summary.
+func renderVerify(out io.Writer, target string, rep *sync.VerifyReport) {
+	fmt.Fprintf(out, "Target: %s\n\n", target)
+	section := func(title string, ps []sync.VerifyProblem) {
+		if len(ps) == 0 {
+			return
+		}
+		fmt.Fprintln(out, title)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tVERSION\tPLATFORM\tCODE\tMESSAGE")
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Address, orDash(p.Version), orDash(p.Platform), p.Code, p.Message)
+		}
+		_ = tw.Flush()
+		fmt.Fprintln(out)
+	}
+	section("Problems:", rep.Problems)
+	section("Warnings:", rep.Warnings)
+	fmt.Fprintf(out, "Verify: %s checked, %s.\n", plural(rep.Checked, "version"), plural(len(rep.Problems), "problem"))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
