@@ -165,3 +165,11 @@ func (s *Server) takeFault(path string) *fault {
 	}
 	return nil
 }
+
+// ClearFaults drops every fault FailNext and MisbehaveNext queued and
+// has not used yet: the link recovers.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
