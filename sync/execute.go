@@ -52,6 +52,7 @@ type ItemResult struct {
 	Action     string        `json:"action"`
 	State      string        `json:"state"`
 	Platforms  []string      `json:"platforms,omitempty"`
+	Source     string        `json:"oci_source,omitempty"` // module version in place: its oci:// address (ModuleSourceLine)
 	Digest     string        `json:"digest,omitempty"`
 	Downloaded int64         `json:"bytes_downloaded"`
 	Uploaded   int64         `json:"bytes_uploaded"`
@@ -111,6 +112,7 @@ type Event struct {
 // Executor carries out a [Plan].
 type Executor struct {
 	fetcher     ProviderFetcher
+	modules     ModuleSourceFetcher // nil: built from fetcher when it can fetch URLs
 	target      Publisher
 	concurrency int
 	spoolDir    string
@@ -197,6 +199,7 @@ func (e *Executor) Execute(ctx context.Context, plan *Plan) *Result {
 			}
 		}
 	}
+	e.executeModules(ctx, plan, sem, &wg, add)
 	wg.Wait()
 	res.End = time.Now()
 	return res

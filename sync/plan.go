@@ -44,6 +44,7 @@ func (s State) Pending() bool { return s == StateMissing || s == StateIncomplete
 type Plan struct {
 	Target    string         `json:"target"`
 	Providers []ProviderPlan `json:"providers"`
+	Modules   []ModulePlan   `json:"modules"`
 }
 
 // ProviderPlan is the plan for one provider of the plan file.
@@ -90,6 +91,13 @@ func (p *Plan) Pending() int {
 			}
 		}
 	}
+	for _, mp := range p.Modules {
+		for _, v := range mp.Versions {
+			if v.State.Pending() && v.Err == nil {
+				n++
+			}
+		}
+	}
 	return n
 }
 
@@ -101,6 +109,16 @@ func (p *Plan) Errors() error {
 			errs = append(errs, pp.Err)
 		}
 	}
+	for _, mp := range p.Modules {
+		if mp.Err != nil {
+			errs = append(errs, mp.Err)
+		}
+		for _, v := range mp.Versions {
+			if v.Err != nil {
+				errs = append(errs, v.Err)
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -109,6 +127,13 @@ func (p *Plan) Conflicts() int {
 	n := 0
 	for _, pp := range p.Providers {
 		for _, v := range pp.Versions {
+			if v.State == StateConflict {
+				n++
+			}
+		}
+	}
+	for _, mp := range p.Modules {
+		for _, v := range mp.Versions {
 			if v.State == StateConflict {
 				n++
 			}
@@ -132,6 +157,7 @@ type Inventory interface {
 // Planner computes plans.
 type Planner struct {
 	upstream    ProviderVersionLister
+	modules     ModuleLister // nil: upstream, if it lists modules
 	inventory   Inventory
 	concurrency int
 	logger      *slog.Logger
@@ -180,7 +206,9 @@ func (p *Planner) Plan(ctx context.Context, cfg *config.Config, target string) *
 			plan.Providers[i] = p.planProvider(ctx, prov)
 		}()
 	}
+	p.planModules(ctx, cfg, plan, sem, &wg)
 	wg.Wait()
+	checkModuleDependencies(plan)
 	return plan
 }
 

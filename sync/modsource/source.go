@@ -1,0 +1,335 @@
+// Package modsource fetches a module package by the source address a module
+// registry returns for a version, into a local directory: git repositories
+// through the git CLI (as OpenTofu does) and HTTP(S) archives (zip, tar.gz,
+// tar), unpacked with limits and refusing entries that escape the package
+// root. It also scans a fetched package for the registry modules its module
+// blocks use.
+//
+// Only what module registries hand out is supported; s3::, gcs::, hg::,
+// local paths and unknown getters fail with [ErrUnsupportedSource].
+package modsource
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+)
+
+// Kind is how a package is fetched.
+type Kind string
+
+// Kinds of source.
+const (
+	// KindGit is a git repository fetched with the git CLI.
+	KindGit Kind = "git"
+	// KindArchive is an HTTP(S) download unpacked as a zip, tar.gz or tar.
+	KindArchive Kind = "archive"
+)
+
+// Archive formats a source may name (?archive= or the URL's extension).
+const (
+	FormatZip   = "zip"
+	FormatTarGz = "tar.gz"
+	FormatTar   = "tar"
+)
+
+// Source is a parsed module source address.
+type Source struct {
+	// Kind says how to fetch it.
+	Kind Kind
+	// URL is the git remote (https, http, ssh, git or scp-like
+	// "user@host:path") or the archive's http(s) URL, without the getter
+	// prefix, the //subdir and the parameters this package consumes.
+	URL string
+	// Ref is the git ref to check out: a tag, a branch or a commit SHA;
+	// "" means the remote's default branch.
+	Ref string
+	// Subdir is the //subdir part, cleaned, without slashes at either end;
+	// "" means the package root. It may hold glob characters, which Fetch
+	// resolves against the fetched tree.
+	Subdir string
+	// Format is the archive format the address names ("zip", "tar.gz",
+	// "tar"); "" means it is found from the content. Archives only.
+	Format string
+	// Checksum is the ?checksum= parameter ("sha256:HEX", also md5, sha1,
+	// sha512); "" means none. Archives only.
+	Checksum string
+}
+
+// String returns the address in go-getter form, with any URL password
+// replaced by "xxxxx", fit for messages. Consumed archive and checksum
+// parameters are left out.
+func (s Source) String() string {
+	var b strings.Builder
+	if s.Kind == KindGit {
+		b.WriteString("git::")
+	}
+	u := Redact(s.URL)
+	q := ""
+	if i := strings.Index(u, "?"); i >= 0 {
+		u, q = u[:i], u[i:]
+	}
+	b.WriteString(u)
+	if s.Subdir != "" {
+		b.WriteString("//" + s.Subdir)
+	}
+	var params []string
+	if q != "" {
+		params = append(params, q[1:])
+	}
+	if s.Ref != "" {
+		params = append(params, "ref="+url.QueryEscape(s.Ref))
+	}
+	if len(params) > 0 {
+		b.WriteString("?" + strings.Join(params, "&"))
+	}
+	return b.String()
+}
+
+// Redact replaces the password of a URL's userinfo with "xxxxx", also
+// after a getter prefix ("git::https://u:p@h/..."); other strings are
+// returned unchanged.
+func Redact(raw string) string {
+	if m := forcedGetterRe.FindStringSubmatch(raw); m != nil {
+		return raw[:len(raw)-len(m[2])] + Redact(m[2])
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); !has {
+		return raw
+	}
+	return u.Redacted()
+}
+
+var (
+	forcedGetterRe = regexp.MustCompile(`^([A-Za-z0-9]+)::(.+)$`)
+	scpLikeRe      = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
+)
+
+// Parse reads a module source address the way OpenTofu's getter does for
+// the forms registries return:
+//
+//   - git::URL[//subdir][?ref=REF], URL being https, http, ssh, git or
+//     scp-like "git@host:path"
+//   - github.com/ORG/REPO[/subdir][?ref=REF] (git over https), and
+//     git@HOST:PATH without the git:: prefix
+//   - https://... and http://... archives, with ?archive=zip|tar.gz|tgz|tar
+//     or a .zip, .tar.gz, .tgz or .tar path, else found from the content;
+//     ?checksum=TYPE:HEX is verified after the download
+//
+// Anything else wraps [ErrUnsupportedSource]; a //subdir leaving the
+// package wraps manifest.ErrUnsafePath.
+func Parse(source string) (Source, error) {
+	raw := strings.TrimSpace(source)
+	unsupported := func(why string) (Source, error) {
+		return Source{}, fmt.Errorf("module source %q: %w: %s", Redact(raw), ErrUnsupportedSource, why)
+	}
+	if raw == "" {
+		return unsupported("empty address")
+	}
+	getter := ""
+	rest := raw
+	if m := forcedGetterRe.FindStringSubmatch(raw); m != nil {
+		getter, rest = strings.ToLower(m[1]), m[2]
+	}
+	rest, subdir := splitSubdir(rest)
+	var s Source
+	var err error
+	switch {
+	case getter == "git":
+		s, err = parseGit(rest)
+	case getter == "http" || getter == "https":
+		s, err = parseArchive(rest)
+	case getter != "":
+		return unsupported(fmt.Sprintf("the %s:: getter is not supported; the mirror fetches git:: repositories and http(s) archives", getter))
+	case strings.HasPrefix(rest, "github.com/"):
+		s, subdir, err = parseGitHub(rest, subdir)
+	case scpLikeRe.MatchString(rest) && !strings.Contains(rest, "://"):
+		s, err = parseGit(rest)
+	case strings.HasPrefix(rest, "https://") || strings.HasPrefix(rest, "http://"):
+		s, err = parseArchive(rest)
+	case strings.HasPrefix(rest, "git://"):
+		s, err = parseGit(rest)
+	case strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") || strings.HasPrefix(rest, "/"):
+		return unsupported("a local path is not a package a registry can hand out")
+	case strings.HasPrefix(rest, "bitbucket.org/"):
+		return unsupported("bitbucket.org shorthand; ask for a git:: address")
+	case strings.Contains(rest, ".amazonaws.com/") || strings.HasPrefix(rest, "s3://"):
+		return unsupported("Amazon S3")
+	case strings.HasPrefix(rest, "www.googleapis.com/storage/") || strings.HasPrefix(rest, "gs://") || strings.HasPrefix(rest, "gcs://"):
+		return unsupported("Google Cloud Storage")
+	default:
+		return unsupported("not a git:: address, github.com shorthand or http(s) archive URL")
+	}
+	if err != nil {
+		return Source{}, fmt.Errorf("module source %q: %w", Redact(raw), err)
+	}
+	if s.Subdir, err = cleanSubdir(subdir); err != nil {
+		return Source{}, fmt.Errorf("module source %q: %w", Redact(raw), err)
+	}
+	return s, nil
+}
+
+// splitSubdir separates "//subdir" from an address, keeping the query on
+// the address: "https://h/r.git//sub?ref=x" is "https://h/r.git?ref=x", "sub".
+func splitSubdir(src string) (string, string) {
+	stop := len(src)
+	if i := strings.Index(src, "?"); i >= 0 {
+		stop = i
+	}
+	offset := 0
+	if i := strings.Index(src[:stop], "://"); i >= 0 {
+		offset = i + 3
+	}
+	i := strings.Index(src[offset:stop], "//")
+	if i < 0 {
+		return src, ""
+	}
+	i += offset
+	return src[:i] + src[stop:], src[i+2 : stop]
+}
+
+// cleanSubdir normalises a //subdir and refuses one leaving the package.
+func cleanSubdir(subdir string) (string, error) {
+	if subdir == "" {
+		return "", nil
+	}
+	if strings.HasPrefix(subdir, "/") || strings.Contains(subdir, "\\") {
+		return "", fmt.Errorf("%w: subdirectory %q", manifest.ErrUnsafePath, subdir)
+	}
+	c := path.Clean(subdir)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("%w: subdirectory %q leaves the package", manifest.ErrUnsafePath, subdir)
+	}
+	if c == "." {
+		return "", nil
+	}
+	return c, nil
+}
+
+// parseGit reads a git remote with go-getter's query parameters: ref
+// (consumed), depth (ignored: the fetch depth is ours to choose), sshkey
+// (refused: keys belong in the ssh agent); others stay on the URL.
+func parseGit(rest string) (Source, error) {
+	remote, query, _ := strings.Cut(rest, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: query %q: %v", ErrUnsupportedSource, query, err)
+	}
+	s := Source{Kind: KindGit, Ref: q.Get("ref")}
+	if q.Has("sshkey") {
+		return Source{}, fmt.Errorf("%w: the sshkey parameter (use an ssh agent instead)", ErrUnsupportedSource)
+	}
+	consumed := q.Has("ref") || q.Has("depth")
+	q.Del("ref")
+	q.Del("depth")
+	if !scpLikeRe.MatchString(remote) || strings.Contains(remote, "://") {
+		u, err := url.Parse(remote)
+		if err != nil {
+			return Source{}, fmt.Errorf("%w: git URL: %v", ErrUnsupportedSource, err)
+		}
+		switch u.Scheme {
+		case "https", "http", "ssh", "git":
+		default:
+			return Source{}, fmt.Errorf("%w: git over %q (want https, http, ssh or git)", ErrUnsupportedSource, u.Scheme)
+		}
+		if u.Host == "" {
+			return Source{}, fmt.Errorf("%w: git URL without a host", ErrUnsupportedSource)
+		}
+	}
+	if strings.HasPrefix(remote, "-") {
+		return Source{}, fmt.Errorf("%w: git URL %q", ErrUnsupportedSource, remote)
+	}
+	if strings.HasPrefix(s.Ref, "-") || strings.ContainsAny(s.Ref, " \t\n\x00") {
+		return Source{}, fmt.Errorf("%w: git ref %q", ErrUnsupportedSource, s.Ref)
+	}
+	s.URL = remote
+	switch {
+	case !consumed && query != "":
+		s.URL += "?" + query // as written: re-encoding could change it
+	case len(q) > 0:
+		s.URL += "?" + q.Encode()
+	}
+	return s, nil
+}
+
+// parseGitHub expands go-getter's github.com/ORG/REPO[/path] shorthand:
+// https, ".git" appended, path parts beyond the repository become the
+// subdirectory (before any //subdir written after them).
+func parseGitHub(rest, subdir string) (Source, string, error) {
+	p, query, _ := strings.Cut(rest, "?")
+	parts := strings.Split(p, "/")
+	if len(parts) < 3 || parts[1] == "" || parts[2] == "" {
+		return Source{}, "", fmt.Errorf("%w: GitHub shorthand wants github.com/ORG/REPO", ErrUnsupportedSource)
+	}
+	remote := "https://" + strings.Join(parts[:3], "/")
+	if !strings.HasSuffix(remote, ".git") {
+		remote += ".git"
+	}
+	if extra := strings.Join(parts[3:], "/"); extra != "" {
+		subdir = strings.TrimSuffix(extra+"/"+subdir, "/")
+	}
+	if query != "" {
+		remote += "?" + query
+	}
+	s, err := parseGit(remote)
+	return s, subdir, err
+}
+
+// parseArchive reads an http(s) archive URL, consuming go-getter's archive
+// and checksum parameters.
+func parseArchive(rest string) (Source, error) {
+	u, err := url.Parse(rest)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: URL: %v", ErrUnsupportedSource, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Source{}, fmt.Errorf("%w: %q is not an http(s) URL", ErrUnsupportedSource, Redact(rest))
+	}
+	s := Source{Kind: KindArchive}
+	q := u.Query()
+	if q.Has("archive") {
+		switch a := strings.ToLower(q.Get("archive")); a {
+		case "zip":
+			s.Format = FormatZip
+		case "tar.gz", "tgz":
+			s.Format = FormatTarGz
+		case "tar":
+			s.Format = FormatTar
+		case "false":
+			return Source{}, fmt.Errorf("%w: archive=false (a single file is not a module package)", ErrUnsupportedSource)
+		default:
+			return Source{}, fmt.Errorf("%w: archive format %q (want zip, tar.gz, tgz or tar)", ErrUnsupportedSource, a)
+		}
+		q.Del("archive")
+	} else {
+		p := strings.ToLower(u.Path)
+		switch {
+		case strings.HasSuffix(p, ".zip"):
+			s.Format = FormatZip
+		case strings.HasSuffix(p, ".tar.gz") || strings.HasSuffix(p, ".tgz"):
+			s.Format = FormatTarGz
+		case strings.HasSuffix(p, ".tar"):
+			s.Format = FormatTar
+		}
+	}
+	if q.Has("checksum") {
+		s.Checksum = q.Get("checksum")
+		if _, _, err := checksumHash(s.Checksum); err != nil {
+			return Source{}, err
+		}
+		q.Del("checksum")
+	}
+	if s.Checksum != "" || u.Query().Has("archive") {
+		// Only re-encode a query we changed: signed URLs must stay as written.
+		u.RawQuery = q.Encode()
+	}
+	s.URL = u.String()
+	return s, nil
+}
