@@ -60,13 +60,42 @@ func runPlan(c *cli.Context) error {
 	return nil
 }
 
-// renderPlan writes the plan as a table people read.
+// renderPlan writes the plan as tables people read: providers, then
+// modules with the source line to use, then one summary line.
 func renderPlan(out io.Writer, plan *sync.Plan) {
 	fmt.Fprintf(out, "Target: %s\n\n", plan.Target)
+	pending, complete, conflicts := 0, 0, 0
+	if len(plan.Providers) > 0 || len(plan.Modules) == 0 {
+		pending, complete, conflicts = renderProviderPlan(out, plan)
+	}
+	if len(plan.Modules) > 0 {
+		if len(plan.Providers) > 0 {
+			fmt.Fprintln(out)
+		}
+		renderModulePlan(out, plan)
+		for _, mp := range plan.Modules {
+			for _, v := range mp.Versions {
+				switch {
+				case v.Err != nil:
+				case v.State == sync.StateConflict:
+					conflicts++
+				case v.State.Pending():
+					pending++
+				default:
+					complete++
+				}
+			}
+		}
+	}
+	fmt.Fprintf(out, "\nPlan: %s to copy, %s complete, %s.\n",
+		plural(pending, "version"), plural(complete, "version"), plural(conflicts, "conflict"))
+}
+
+// renderProviderPlan writes the providers' table and warnings, and counts states.
+func renderProviderPlan(out io.Writer, plan *sync.Plan) (pending, complete, conflicts int) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTATE\tPLATFORMS")
 	var warnings []string
-	pending, complete, conflicts := 0, 0, 0
 	for _, pp := range plan.Providers {
 		if pp.Err != nil {
 			fmt.Fprintf(tw, "%s\t-\terror\t%s\n", pp.Address, pp.Err)
@@ -105,6 +134,5 @@ func renderPlan(out io.Writer, plan *sync.Plan) {
 			fmt.Fprintln(out, "  -", w)
 		}
 	}
-	fmt.Fprintf(out, "\nPlan: %s to copy, %s complete, %s.\n",
-		plural(pending, "version"), plural(complete, "version"), plural(conflicts, "conflict"))
+	return pending, complete, conflicts
 }

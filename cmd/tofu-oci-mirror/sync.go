@@ -43,12 +43,18 @@ func runSync(c *cli.Context) error {
 			e.logger.Warn(w, "provider", pp.Address)
 		}
 	}
+	for _, mp := range plan.Modules {
+		for _, w := range mp.Warnings {
+			e.logger.Warn(w, "module", mp.Address)
+		}
+	}
 	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 
 	progress, finish := progressReporter(c, e.logger, plan.Pending() > 0, "downloading")
 	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
+	renderModuleSources(c.App.Writer, res)
 	return finishRun(c, e, "sync", tg.String(), res, res.Err())
 }
 
@@ -105,7 +111,7 @@ func printSummary(c *cli.Context, what string, res *sync.Result) {
 		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
 }
 func logItem(l *slog.Logger, it *sync.ItemResult) {
-	attrs := []any{"provider", it.Address, "version", it.Version, "state", it.State}
+	attrs := []any{it.Kind, it.Address, "version", it.Version, "state", it.State}
 	if len(it.Platforms) > 0 {
 		attrs = append(attrs, "platforms", it.Platforms)
 	}
@@ -113,7 +119,7 @@ func logItem(l *slog.Logger, it *sync.ItemResult) {
 		attrs = append(attrs, "uploaded", humanBytes(it.Uploaded))
 	}
 	for _, w := range it.Warnings {
-		l.Warn(w, "provider", it.Address, "version", it.Version)
+		l.Warn(w, it.Kind, it.Address, "version", it.Version)
 	}
 	if it.Err != nil {
 		l.Error(it.Err.Error(), attrs...)

@@ -158,14 +158,3 @@ func (w *world) tags(repo string) []string {
 	}
 	return tags
 }
-
-// Scenarios still to come, one Test function each in this package, using
-// the same world (its own upstream, TLS registry and CA bundle):
-//
-//   - TestAcceptanceModules: mirror a module (testupstream.AddModule...),
-//     then a root module whose source is
-//     "oci://HOST/opentofu-modules/NS/NAME/SYSTEM?tag=VERSION"; tofu init
-//     must fetch it from the registry (w.reg counts) and apply.
-//   - TestAcceptanceBundle: export a bundle from the first registry, import
-//     it into a second testregistry.New(t, testregistry.WithTLS()) (add its
-//     CA to a new bundle), and tofu init from the second registry only.
