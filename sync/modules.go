@@ -157,7 +157,7 @@ func (p *Planner) planModules(ctx context.Context, cfg *config.Config, plan *Pla
 func (p *Planner) planModule(ctx context.Context, lister ModuleLister, registry string, mod config.Module) ModulePlan {
 	mp := ModulePlan{Source: mod.Source, Address: mod.Source.String(), Repository: mod.Repository, Registry: registry, Versions: []ModuleVersionPlan{}}
 	fail := func(err error) ModulePlan {
-		mp.Err = fmt.Errorf("module %s: %w", mp.Address, err)
+		mp.Err = named("module "+mp.Address, err)
 		mp.ErrorMsg = mp.Err.Error()
 		return mp
 	}

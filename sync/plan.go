@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	gosync "sync"
 
 	"github.com/hashicorp/go-version"
@@ -215,7 +216,7 @@ func (p *Planner) Plan(ctx context.Context, cfg *config.Config, target string) *
 func (p *Planner) planProvider(ctx context.Context, prov config.Provider) ProviderPlan {
 	pp := ProviderPlan{Source: prov.Source, Address: prov.Source.String(), Repository: prov.Repository, Versions: []ProviderVersionPlan{}}
 	fail := func(err error) ProviderPlan {
-		pp.Err = fmt.Errorf("provider %s: %w", pp.Address, err)
+		pp.Err = named("provider "+pp.Address, err)
 		pp.ErrorMsg = pp.Err.Error()
 		return pp
 	}
@@ -340,4 +341,13 @@ func strictVersion(s string) (*version.Version, bool) {
 	}
 	v, err := version.NewSemver(s)
 	return v, err == nil
+}
+
+// named prefixes err with the thing it concerns, unless the error already
+// starts by naming it (the upstream client names what it was asked for).
+func named(thing string, err error) error {
+	if strings.HasPrefix(err.Error(), thing+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", thing, err)
 }
