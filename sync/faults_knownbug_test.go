@@ -15,6 +15,7 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/faulttest"
 )
 
 // TestKnownBugDeadRegistryFailsFast: with the target options the CLI uses
@@ -25,9 +26,9 @@ import (
 // versions would hold a cron slot for hours. The executor should stop
 // starting work once the target is unreachable.
 func TestKnownBugDeadRegistryFailsFast(t *testing.T) {
-	log := &writeLog{stopWhen: func(stored, _ int, _ bool) bool { return stored >= 4 }}
-	h := newHarness(t, testregistry.WithMiddleware(log.middleware))
-	log.stop = h.reg.Stop
+	faults := &faulttest.RegistryFaults{}
+	h := newHarness(t, testregistry.WithMiddleware(faults.Middleware))
+	faults.StopWhen(func(p faulttest.Progress) bool { return p.Stored >= 4 }, h.reg.Stop)
 	addWidgets(h.up)
 	start := time.Now()
 	_, res := h.syncWith(h.config(threeVersions))

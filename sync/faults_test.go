@@ -3,22 +3,19 @@ package sync_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/scheme/reg"
-	"github.com/regclient/regclient/types/errs"
-	"github.com/regclient/regclient/types/ref"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/faulttest"
 )
 
 // These tests run the engine against registries and upstreams that fail on
@@ -48,100 +45,6 @@ func (h *harness) syncWith(cfg *config.Config, opts ...sync.TargetOption) (*sync
 	return p, sync.NewExecutor(up, tg, sync.WithSpoolDir(h.t.TempDir()), sync.WithConcurrency(2)).Execute(ctx, p)
 }
 
-// writeLog watches a registry's write requests: it can fail some with 500
-// before the registry sees them, stop the registry at a chosen moment, and
-// records the digest of every blob the registry stored.
-type writeLog struct {
-	mu gosync.Mutex
-	// failBlobPut and failManifestPut fail those requests whose 1-based
-	// number (per kind, since the last reset) is listed.
-	failBlobPut, failManifestPut []int
-	blobPuts, manifestPuts       int
-	failed                       int
-	stored                       []string // digests of blobs stored, in order
-	tagPuts                      int      // version-tag PUTs that arrived
-	// stopWhen is asked as each blob-upload PUT or version-tag PUT
-	// arrives; true makes stop run and cuts this and every later request
-	// off before the registry sees it, as a registry that dies would.
-	stopWhen func(stored, tagPuts int, isTag bool) bool
-	stop     func()
-	down     bool
-}
-
-func (l *writeLog) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		isUpload := r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/")
-		isManifest := r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
-		// Version tags only: not digests, nor regclient's referrers fallback tags.
-		isTag := isManifest && !strings.HasPrefix(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], "sha256")
-		l.mu.Lock()
-		fail := false
-		switch {
-		case isUpload:
-			l.blobPuts++
-			fail = slices.Contains(l.failBlobPut, l.blobPuts)
-		case isManifest:
-			l.manifestPuts++
-			fail = slices.Contains(l.failManifestPut, l.manifestPuts)
-		}
-		if isTag {
-			l.tagPuts++
-		}
-		if fail {
-			l.failed++
-		}
-		if !l.down && l.stopWhen != nil && (isUpload || isTag) && l.stopWhen(len(l.stored), l.tagPuts, isTag) {
-			l.down = true
-			go l.stop()
-		}
-		down := l.down
-		l.mu.Unlock()
-		switch {
-		case down:
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				_ = conn.Close()
-			}
-			return
-		case fail:
-			http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}`, http.StatusInternalServerError)
-			return
-		}
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if isUpload && rec.status == http.StatusCreated {
-			l.mu.Lock()
-			l.stored = append(l.stored, r.URL.Query().Get("digest"))
-			l.mu.Unlock()
-		}
-	})
-}
-
-// reset forgets what was seen and injected, for a second run.
-func (l *writeLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failBlobPut, l.failManifestPut, l.stopWhen, l.stop = nil, nil, nil, nil
-	l.blobPuts, l.manifestPuts, l.failed, l.tagPuts, l.stored, l.down = 0, 0, 0, 0, nil, false
-}
-
-func (l *writeLog) storedDigests() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.stored)
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 const threeVersions = `
 platforms: [linux_amd64, darwin_arm64, windows_amd64]
 providers:
@@ -159,60 +62,33 @@ func addWidgets(up *testupstream.Server) {
 
 // assertOnlyCompleteVersions checks OpenTofu's view of the repository:
 // every version tag is a valid index holding every wanted platform, whose
-// manifests and layer blobs all exist (readIndex fails otherwise). It
-// returns the tags.
+// manifests and blobs all exist. It returns the version tags.
 func (h *harness) assertOnlyCompleteVersions(repo string, platforms []string) []string {
 	h.t.Helper()
-	r, err := ref.New(h.reg.Host + "/" + repo)
+	tags, err := faulttest.CompleteProviderVersions(context.Background(), h.reg.Client(), h.reg.Host, repo, platforms)
 	if err != nil {
-		h.t.Fatal(err)
-	}
-	var tags []string
-	tl, err := h.reg.Client().TagList(context.Background(), r)
-	switch {
-	case errors.Is(err, errs.ErrNotFound):
-	case err != nil:
-		h.t.Fatalf("listing the tags of %s: %v", repo, err)
-	default:
-		all, _ := tl.GetTags()
-		for _, tag := range all {
-			if !strings.HasPrefix(tag, "sha256-") {
-				tags = append(tags, tag)
-			}
-		}
-	}
-	for _, tag := range tags {
-		layers := h.readIndex(repo, tag)
-		var got []string
-		for p := range layers {
-			got = append(got, p)
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, platforms) {
-			h.t.Errorf("%s:%s is visible with platforms %v, want all of %v", repo, tag, got, platforms)
-		}
+		h.t.Error(err)
 	}
 	return tags
 }
 
 func TestIntermittentRegistryErrorsAreRetried(t *testing.T) {
-	log := &writeLog{
-		// Spread out, as a flaky load balancer would: regclient tolerates a
-		// few failures per host before it stops retrying.
-		failBlobPut:     []int{1, 9, 20},
-		failManifestPut: []int{2, 12},
-	}
-	h := newHarness(t, testregistry.WithMiddleware(log.middleware))
+	faults := &faulttest.RegistryFaults{}
+	// Spread out, as a flaky load balancer would: regclient tolerates a
+	// few failures per host before it stops retrying.
+	faults.FailBlobPut(1, 9, 20)
+	faults.FailManifestPut(2, 12)
+	h := newHarness(t, testregistry.WithMiddleware(faults.Middleware))
 	addWidgets(h.up)
 	cfg := h.config(threeVersions)
 	start := time.Now()
 	_, res := h.syncWith(cfg, fastRetries(5))
 	if err := res.Err(); err != nil {
-		t.Fatalf("a registry failing %d requests now and then failed the sync: %v", log.failed, err)
+		t.Fatalf("a registry failing %d requests now and then failed the sync: %v", faults.Failed(), err)
 	}
-	t.Logf("sync with %d injected 500s took %s", log.failed, time.Since(start))
-	if log.failed != 5 {
-		t.Fatalf("%d failures injected, want 5: the test did not exercise what it says", log.failed)
+	t.Logf("sync with %d injected 500s took %s", faults.Failed(), time.Since(start))
+	if faults.Failed() != 5 {
+		t.Fatalf("%d failures injected, want 5: the test did not exercise what it says", faults.Failed())
 	}
 	tags := h.assertOnlyCompleteVersions("opentofu-providers/acme/widget", widgetPlatforms)
 	assertLines(t, tags, "1.0.0", "1.1.0", "1.2.0")
@@ -221,28 +97,31 @@ func TestIntermittentRegistryErrorsAreRetried(t *testing.T) {
 	clean := newHarness(t)
 	clean.up = h.up
 	clean.mustSync(clean.config(threeVersions))
-	for _, v := range tags {
-		d1 := digestOf(t, h.reg.Client(), h.reg.Host+"/opentofu-providers/acme/widget:"+v)
-		d2 := digestOf(t, clean.reg.Client(), clean.reg.Host+"/opentofu-providers/acme/widget:"+v)
-		if d1 != d2 {
-			t.Errorf("%s: %s after failures, %s without", v, d1, d2)
-		}
+	repo := []string{"opentofu-providers/acme/widget"}
+	got, err := faulttest.TagDigests(context.Background(), h.reg.Client(), h.reg.Host, repo...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	want, err := faulttest.TagDigests(context.Background(), clean.reg.Client(), clean.reg.Host, repo...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertLines(t, got, want...)
 }
 
 func TestRegistryStoppedMidSync(t *testing.T) {
 	tests := []struct {
 		name     string
-		stopWhen func(stored, tagPuts int, isTag bool) bool
+		stopWhen func(faulttest.Progress) bool
 	}{
-		{"inside the first version", func(stored, _ int, _ bool) bool { return stored >= 4 }},
-		{"after a version was tagged", func(_, tagPuts int, isTag bool) bool { return isTag && tagPuts == 2 }},
+		{"inside the first version", func(p faulttest.Progress) bool { return p.Stored >= 4 }},
+		{"after a version was tagged", func(p faulttest.Progress) bool { return p.IsTag && p.TagPuts == 2 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := &writeLog{stopWhen: tt.stopWhen}
-			h := newHarness(t, testregistry.WithMiddleware(log.middleware))
-			log.stop = h.reg.Stop
+			faults := &faulttest.RegistryFaults{}
+			h := newHarness(t, testregistry.WithMiddleware(faults.Middleware))
+			faults.StopWhen(tt.stopWhen, h.reg.Stop)
 			addWidgets(h.up)
 			cfg := h.config(threeVersions)
 			repo := "opentofu-providers/acme/widget"
@@ -266,10 +145,10 @@ func TestRegistryStoppedMidSync(t *testing.T) {
 					t.Errorf("the failure of %s does not name the version and the registry: %s", it.Version, it.Error)
 				}
 			}
-			firstStored := log.storedDigests()
+			firstStored := faults.Stored()
 			t.Logf("stopped after %d blobs; the run failed %d of 3 versions in %s", len(firstStored), failed, took)
 
-			log.reset()
+			faults.Reset()
 			h.reg.Restart()
 			h.reg.ResetCounts()
 			// A tag whose answer the stop swallowed may be there although
@@ -287,24 +166,21 @@ func TestRegistryStoppedMidSync(t *testing.T) {
 				t.Fatalf("rerun after the registry came back: %v", err)
 			}
 			assertLines(t, h.assertOnlyCompleteVersions(repo, widgetPlatforms), "1.0.0", "1.1.0", "1.2.0")
-			again := log.storedDigests()
-			for _, d := range again {
-				if slices.Contains(firstStored, d) {
-					t.Errorf("blob %s was uploaded again, though the registry stored it before it stopped", d)
-				}
+			for _, d := range faults.StoredAgain(firstStored) {
+				t.Errorf("blob %s was uploaded again, though the registry stored it before it stopped", d)
 			}
 			pushes := h.reg.Counts().Pushes()
 			if pushes == 0 {
 				t.Error("the rerun wrote nothing: the first run cannot have stopped mid-sync")
 			}
-			t.Logf("the rerun uploaded %d blobs (none of the %d already stored), %d writes in all, in %s", len(again), len(firstStored), pushes, time.Since(start))
+			t.Logf("the rerun uploaded %d blobs (none of the %d already stored), %d writes in all, in %s", len(faults.Stored()), len(firstStored), pushes, time.Since(start))
 		})
 	}
 }
 
 func TestUpstreamFailingOnePlatformHidesOnlyThatVersion(t *testing.T) {
-	log := &writeLog{}
-	h := newHarness(t, testregistry.WithMiddleware(log.middleware))
+	faults := &faulttest.RegistryFaults{}
+	h := newHarness(t, testregistry.WithMiddleware(faults.Middleware))
 	addWidgets(h.up)
 	cfg := h.config(threeVersions)
 	repo := "opentofu-providers/acme/widget"
@@ -324,21 +200,19 @@ func TestUpstreamFailingOnePlatformHidesOnlyThatVersion(t *testing.T) {
 		t.Errorf("the failure does not name the platform and the URL: %v", err)
 	}
 	assertLines(t, h.assertOnlyCompleteVersions(repo, widgetPlatforms), "1.0.0", "1.2.0")
-	firstStored := log.storedDigests()
+	firstStored := faults.Stored()
 
 	// The link recovers: the rerun fetches only the missing package.
 	h.up.ResetCounts()
 	h.up.ClearFaults()
-	log.reset()
+	faults.Reset()
 	_, res = h.syncWith(cfg)
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
 	assertLines(t, h.assertOnlyCompleteVersions(repo, widgetPlatforms), "1.0.0", "1.1.0", "1.2.0")
-	for _, d := range log.storedDigests() {
-		if slices.Contains(firstStored, d) {
-			t.Errorf("blob %s uploaded again", d)
-		}
+	for _, d := range faults.StoredAgain(firstStored) {
+		t.Errorf("blob %s uploaded again", d)
 	}
 	if c := h.up.Counts(); c.Zip != 1 {
 		t.Errorf("the rerun downloaded %d zips, want only 1.1.0's windows one", c.Zip)
