@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,4 +142,31 @@ func joinOr(items []string, empty string) string {
 
 func spoolDirFlag() cli.Flag {
 	return &cli.StringFlag{Name: "spool-dir", Usage: "where packages wait between download and upload (default: system temp dir)"}
+}
+
+func outputFlag() cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}
+}
+
+// outputFormat reads --output: "table" for people, "json" for machines.
+func outputFormat(c *cli.Context) (string, error) {
+	format := c.String("output")
+	if format != "table" && format != "json" {
+		return "", cli.Exit(fmt.Sprintf("--output %q: want table or json", format), exitFailed)
+	}
+	return format, nil
+}
+
+// render writes v as indented JSON, or draws the table.
+func render(out io.Writer, format string, v any, table func(io.Writer)) error {
+	if format != "json" {
+		table(out)
+		return nil
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	return nil
 }

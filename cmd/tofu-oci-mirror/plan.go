@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -17,7 +16,7 @@ func planCommand() *cli.Command {
 		Name:  "plan",
 		Usage: "show what the target lacks, without changing anything",
 		Flags: append(commonFlags(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+			outputFlag(),
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when nothing is to do, 2 when work is pending, 1 on error"},
 			concurrencyFlag(),
 		),
@@ -26,9 +25,9 @@ func planCommand() *cli.Command {
 }
 
 func runPlan(c *cli.Context) error {
-	format := c.String("output")
-	if format != "table" && format != "json" {
-		return cli.Exit(fmt.Sprintf("--output %q: want table or json", format), exitFailed)
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	e, err := setup(c)
 	if err != nil {
@@ -38,15 +37,8 @@ func runPlan(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := c.App.Writer
-	if format == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
-			return cli.Exit(err.Error(), exitFailed)
-		}
-	} else {
-		renderPlan(out, plan)
+	if err := render(c.App.Writer, format, plan, func(out io.Writer) { renderPlan(out, plan) }); err != nil {
+		return err
 	}
 	if err := plan.Errors(); err != nil {
 		return cli.Exit(err.Error(), exitFailed)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -17,7 +16,7 @@ func verifyCommand() *cli.Command {
 		Usage: "check that everything the plan names is in the target as OpenTofu needs it; exit 1 on any problem",
 		Flags: append(commonFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "also download every package and hash it (reads the whole mirror)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
+			outputFlag(),
 			concurrencyFlag(),
 		),
 		Action: runVerify,
@@ -25,9 +24,9 @@ func verifyCommand() *cli.Command {
 }
 
 func runVerify(c *cli.Context) error {
-	format := c.String("output")
-	if format != "table" && format != "json" {
-		return cli.Exit(fmt.Sprintf("--output %q: want table or json", format), exitFailed)
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	e, err := setup(c)
 	if err != nil {
@@ -45,15 +44,8 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	out := c.App.Writer
-	if format == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return cli.Exit(err.Error(), exitFailed)
-		}
-	} else {
-		renderVerify(out, tg.String(), rep)
+	if err := render(c.App.Writer, format, rep, func(out io.Writer) { renderVerify(out, tg.String(), rep) }); err != nil {
+		return err
 	}
 	if n := len(rep.Problems); n > 0 {
 		return cli.Exit(fmt.Sprintf("verify: %s in %s", plural(n, "problem"), tg), exitFailed)
