@@ -4,9 +4,9 @@
 //
 // [RegistryFaults] is middleware for testregistry.WithMiddleware: it fails
 // chosen write requests with 500, stops the registry or runs an action
-// (such as killing the tool) at a chosen moment of a run, and records the
-// digest of every blob the registry stored, so a test can prove that a
-// rerun uploads nothing twice.
+// (such as killing the tool) at a chosen moment of a run, and records
+// every blob the registry stored, so a test can prove that a rerun uploads
+// nothing twice.
 package faulttest
 
 import (
@@ -136,14 +136,16 @@ func (f *RegistryFaults) Middleware(next http.Handler) http.Handler {
 		defer f.mu.Unlock()
 		switch {
 		case isUpload:
-			f.stored = append(f.stored, r.URL.Query().Get("digest"))
+			repo := strings.TrimPrefix(r.URL.Path[:strings.Index(r.URL.Path, "/blobs/uploads/")], "/v2/")
+			f.stored = append(f.stored, repo+"@"+r.URL.Query().Get("digest"))
 		case isTag:
 			f.tagged = append(f.tagged, ref)
 		}
 	})
 }
 
-// Stored returns the digests of the blobs the registry stored, in order.
+// Stored returns "repository@digest" for each blob the registry stored, in
+// order. The same blob in two repositories is two uploads.
 func (f *RegistryFaults) Stored() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -174,8 +176,8 @@ func (f *RegistryFaults) Reset() {
 	f.cond, f.action, f.cutOff, f.fired = nil, nil, false, false
 }
 
-// StoredAgain returns the digests in f.Stored() that earlier also holds:
-// blobs uploaded a second time.
+// StoredAgain returns the entries of f.Stored() that earlier (an earlier
+// Stored) also holds: blobs uploaded to a repository a second time.
 func (f *RegistryFaults) StoredAgain(earlier []string) []string {
 	var again []string
 	for _, d := range f.Stored() {

@@ -245,22 +245,28 @@ func (s *scene) killAndRerun(cond func(faulttest.Progress) bool, args func(plan 
 	return state(s.t, reg)
 }
 
-func TestSIGKILLMidSyncThenRerun(t *testing.T) {
-	s := newScene(t)
-	sync := func(plan string) []string { return []string{"sync", "-c", plan, "--no-progress"} }
-	reference := testregistry.New(t)
-	s.mustMirror(nil, sync(s.plan(reference))...)
-	want := state(t, reference)
+// killAtEachPoint runs args to the end against a reference registry,
+// then, for each kill point, kills a run against a fresh registry and
+// reruns it: the final state must be the reference's, tag for tag.
+func (s *scene) killAtEachPoint(args func(plan string) []string) {
+	s.t.Helper()
+	reference := testregistry.New(s.t)
+	s.mustMirror(nil, args(s.plan(reference))...)
+	want := state(s.t, reference)
 	if len(want) < 12 {
-		t.Fatalf("the reference holds only %v", want)
+		s.t.Fatalf("the reference holds only %v", want)
 	}
 	for _, kp := range killPoints {
-		t.Run(kp.name, func(t *testing.T) {
-			s := *s
-			s.t = t
-			assertSameState(t, s.killAndRerun(kp.cond, sync), want)
+		s.t.Run(kp.name, func(t *testing.T) {
+			sub := *s
+			sub.t = t
+			assertSameState(t, sub.killAndRerun(kp.cond, args), want)
 		})
 	}
+}
+
+func TestSIGKILLMidSyncThenRerun(t *testing.T) {
+	newScene(t).killAtEachPoint(func(plan string) []string { return []string{"sync", "-c", plan, "--no-progress"} })
 }
 
 func TestSIGKILLMidImportThenRerun(t *testing.T) {
@@ -268,19 +274,5 @@ func TestSIGKILLMidImportThenRerun(t *testing.T) {
 	bundle := filepath.Join(s.dir, "bundle.tar")
 	// Export needs no registry; the plan's target is never contacted.
 	s.mustMirror(nil, "export", "-c", s.plan(testregistry.New(t)), "-o", bundle, "--no-progress")
-	imp := func(plan string) []string { return []string{"import", "-c", plan, "--no-progress", bundle} }
-
-	reference := testregistry.New(t)
-	s.mustMirror(nil, imp(s.plan(reference))...)
-	want := state(t, reference)
-	if len(want) < 12 {
-		t.Fatalf("the reference holds only %v", want)
-	}
-	for _, kp := range killPoints {
-		t.Run(kp.name, func(t *testing.T) {
-			s := *s
-			s.t = t
-			assertSameState(t, s.killAndRerun(kp.cond, imp), want)
-		})
-	}
+	s.killAtEachPoint(func(plan string) []string { return []string{"import", "-c", plan, "--no-progress", bundle} })
 }
