@@ -113,7 +113,7 @@ type Event struct {
 type Executor struct {
 	fetcher     ProviderFetcher
 	modules     ModuleSourceFetcher // nil: built from fetcher when it can fetch URLs
-	target      Publisher
+	target      *breaker
 	concurrency int
 	spoolDir    string
 	logger      *slog.Logger
@@ -145,7 +145,7 @@ func WithProgress(f func(Event)) ExecutorOption { return func(e *Executor) { e.p
 
 // NewExecutor returns an executor fetching from f and publishing to t.
 func NewExecutor(f ProviderFetcher, t Publisher, opts ...ExecutorOption) *Executor {
-	e := &Executor{fetcher: f, target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler), progress: func(Event) {}}
+	e := &Executor{fetcher: f, target: newBreaker(t), concurrency: 4, logger: slog.New(slog.DiscardHandler), progress: func(Event) {}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -157,6 +157,7 @@ func NewExecutor(f ProviderFetcher, t Publisher, opts ...ExecutorOption) *Execut
 // everything in the plan is now in place.
 func (e *Executor) Execute(ctx context.Context, plan *Plan) *Result {
 	res := &Result{Start: time.Now()}
+	CleanStaleSpool(e.spoolDir, e.logger)
 	sem := make(chan struct{}, e.concurrency)
 	var mu gosync.Mutex
 	var wg gosync.WaitGroup
@@ -388,14 +389,11 @@ func (e *Executor) copyPlatform(ctx context.Context, prov *provenanceCache, pp *
 // failed upload can be retried without downloading again.
 func (e *Executor) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor) (downloaded, uploaded int64, err error) {
 	name := fmt.Sprintf("provider %s %s %s", pkg.Provider, pkg.Version, pkg.Platform)
-	f, err := os.CreateTemp(e.spoolDir, "tofu-oci-mirror-*.zip")
+	f, err := SpoolFile(e.spoolDir)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: spool: %w", name, err)
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
-	defer func() {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-	}()
+	defer f.Close()
 	w := &progressWriter{f: f, report: e.progress}
 	sum, n, err := e.fetcher.DownloadPackage(ctx, pkg, w)
 	if err != nil {

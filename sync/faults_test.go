@@ -3,8 +3,10 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -216,5 +218,69 @@ func TestUpstreamFailingOnePlatformHidesOnlyThatVersion(t *testing.T) {
 	}
 	if c := h.up.Counts(); c.Zip != 1 {
 		t.Errorf("the rerun downloaded %d zips, want only 1.1.0's windows one", c.Zip)
+	}
+}
+
+// TestDeadRegistryFailsFast: with the target options the CLI uses
+// (regclient's default delays), a registry that goes away mid-sync used to
+// make every remaining request wait out regclient's per-host backoff, one
+// after another (3 versions x 3 platforms took 2m51s to fail; hundreds of
+// versions would hold a cron slot for hours). Now only the calls already in
+// flight wait; every later item fails at once as not attempted.
+func TestDeadRegistryFailsFast(t *testing.T) {
+	faults := &faulttest.RegistryFaults{}
+	h := newHarness(t, testregistry.WithMiddleware(faults.Middleware))
+	faults.StopWhen(func(p faulttest.Progress) bool { return p.Stored >= 4 }, h.reg.Stop)
+	addWidgets(h.up)
+	start := time.Now()
+	_, res := h.syncWith(h.config(threeVersions))
+	took := time.Since(start)
+	if res.Err() == nil {
+		t.Fatal("the sync succeeded although the registry stopped")
+	}
+	if took > 15*time.Second {
+		t.Fatalf("a dead registry took %s to fail a 9-package sync", took)
+	}
+	notAttempted := 0
+	for _, it := range res.Items {
+		if errors.Is(it.Err, sync.ErrTargetDown) {
+			notAttempted++
+		}
+	}
+	if notAttempted == 0 {
+		t.Fatalf("no item was skipped once the registry was gone: %v", res.Err())
+	}
+}
+
+// TestManifest503IsRetried: regclient retries 500, 502, 504 and
+// 429 but gives up on the first 503 Service Unavailable for a manifest
+// PUT (internal/reghttp: the default branch backs off and drops the host),
+// so one 503 from a busy registry fails the version for this run.
+// Blob uploads survive a 503 only because regclient falls back to a
+// chunked upload.
+func TestManifest503IsRetried(t *testing.T) {
+	var mu gosync.Mutex
+	n := 0
+	mw := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fail := false
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+				mu.Lock()
+				n++
+				fail = n == 2
+				mu.Unlock()
+			}
+			if fail {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	h := newHarness(t, testregistry.WithMiddleware(mw))
+	addWidgets(h.up)
+	_, res := h.syncWith(h.config(threeVersions), fastRetries(5))
+	if err := res.Err(); err != nil || res.Count(sync.ItemDone) != 3 {
+		t.Fatalf("one 503 on a manifest PUT failed the sync: %v", err)
 	}
 }

@@ -396,8 +396,11 @@ func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher
 		return finish(fmt.Errorf("%s: %w: %w", name, ErrInterrupted, ctx.Err()))
 	}
 	defer func() { <-sem }()
+	if err := e.target.check(); err != nil {
+		return finish(fmt.Errorf("%s: %w", name, err))
+	}
 
-	work, err := os.MkdirTemp(e.spoolDir, "tofu-oci-mirror-module-*")
+	work, err := spoolWorkDir(e.spoolDir, "module")
 	if err != nil {
 		return finish(fmt.Errorf("%s: spool: %w", name, err))
 	}
@@ -423,7 +426,7 @@ func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher
 		it.Warnings = append(it.Warnings, dependencyWarning(vp.Version, d))
 	}
 
-	spool, err := os.Create(filepath.Join(work, "package.zip"))
+	spool, err := SpoolFile(work)
 	if err != nil {
 		return finish(fmt.Errorf("%s: spool: %w", name, err))
 	}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
@@ -262,7 +264,7 @@ func (t *Target) PutManifest(ctx context.Context, repo string, a manifest.Artifa
 	if err != nil {
 		return fmt.Errorf("%w: manifest %s: %w", ErrTarget, a.Descriptor.Digest, err)
 	}
-	if err := t.rc.ManifestPut(ctx, r, m, opts...); err != nil {
+	if err := t.putManifestRetrying503(ctx, r, m, opts); err != nil {
 		what := a.Descriptor.Digest.String()
 		if tag != "" {
 			what = "tag " + tag
@@ -338,4 +340,23 @@ func (t *Target) Referrers(ctx context.Context, repo string, subject digest.Dige
 		return nil, fmt.Errorf("%w: listing referrers of %s in %s: %w", ErrTarget, subject, repo, err)
 	}
 	return rl.Descriptors, nil
+}
+
+// putManifestRetrying503 retries a manifest PUT answered 503 Service
+// Unavailable, a busy registry's answer: regclient retries 429, 500, 502
+// and 504 itself but gives up on the first 503 for manifests.
+func (t *Target) putManifestRetrying503(ctx context.Context, r ref.Ref, m rcmanifest.Manifest, opts []regclient.ManifestOpts) error {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := t.rc.ManifestPut(ctx, r, m, opts...)
+		if err == nil || attempt == 4 || !errors.Is(err, errs.ErrHTTPStatus) || !strings.Contains(err.Error(), "[http 503]") {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+			wait *= 2
+		case <-ctx.Done():
+			return err
+		}
+	}
 }

@@ -432,7 +432,7 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		im.small[d] = raw
 		return im.upload(ctx, users, ref, nil, raw)
 	}
-	f, err := os.CreateTemp(im.opts.SpoolDir, "tofu-oci-mirror-import-*")
+	f, err := sync.SpoolFile(im.opts.SpoolDir)
 	if err != nil {
 		return err
 	}
@@ -440,12 +440,10 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 	_, err = io.Copy(io.MultiWriter(f, h), tr)
 	if err != nil {
 		_ = f.Close()
-		_ = os.Remove(f.Name())
 		return fmt.Errorf("%w: %s: %v (truncated bundle?)", ErrCorrupt, hdr.Name, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != d.Encoded() {
 		_ = f.Close()
-		_ = os.Remove(f.Name())
 		return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
 	}
 	return im.upload(ctx, users, ref, f, nil)
@@ -464,10 +462,7 @@ func (im *importer) upload(ctx context.Context, users []*importArtifact, ref Blo
 		defer im.wg.Done()
 		defer func() { <-im.sem }()
 		if f != nil {
-			defer func() {
-				_ = f.Close()
-				_ = os.Remove(f.Name())
-			}()
+			defer f.Close()
 		}
 		done := map[string]bool{}
 		for _, a := range users {

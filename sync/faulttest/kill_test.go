@@ -276,3 +276,29 @@ func TestSIGKILLMidImportThenRerun(t *testing.T) {
 	s.mustMirror(nil, "export", "-c", s.plan(testregistry.New(t)), "-o", bundle, "--no-progress")
 	s.killAtEachPoint(func(plan string) []string { return []string{"import", "-c", plan, "--no-progress", bundle} })
 }
+
+// TestKilledSyncLeavesNoSpool: a sync killed mid-transfer must not leave
+// the packages it was moving in the spool directory, or a cron job killed
+// by its timeout on a large provider (150-185 MB a package, --concurrency
+// of them at once) fills the disk run after run. Spool files are unlinked
+// as soon as they are created; work directories are removed by the next
+// run once their owner is dead.
+func TestKilledSyncLeavesNoSpool(t *testing.T) {
+	s := newScene(t)
+	spool := t.TempDir()
+	faults := &faulttest.RegistryFaults{}
+	reg := testregistry.New(t, testregistry.WithMiddleware(faults.Middleware))
+	args := []string{"sync", "-c", s.plan(reg), "--no-progress", "--spool-dir", spool}
+	if r := s.mirror(faults, func(p faulttest.Progress) bool { return p.Stored >= 8 }, args...); !r.killed {
+		t.Fatalf("not killed:\n%s", r)
+	}
+	faults.Reset()
+	s.mustMirror(faults, args...)
+	entries, err := os.ReadDir(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("left in the spool directory after a killed run and a complete one: %s", e.Name())
+	}
+}
