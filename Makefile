@@ -34,9 +34,13 @@ tools:
 demo:
 	$(GO) test -count=1 -run TestDemo -v ./cmd/tofu-oci-mirror/ | grep -v -e "^=== RUN" -e "^--- PASS" -e "^PASS" -e "^ok "
 
+# Every fuzz target in the repository, FUZZTIME each (see scripts/fuzz.sh;
+# FUZZ=regexp picks targets). `make test` already replays the seed corpora.
+FUZZTIME         ?= 20s
+FUZZMINIMIZETIME ?= 5x
+FUZZ             ?= .
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./config/
-	$(GO) test -run '^$$' -fuzz FuzzParseSHA256SUMS -fuzztime 20s ./sync/upstream/
+	GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZMINIMIZETIME='$(FUZZMINIMIZETIME)' FUZZ='$(FUZZ)' ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin mirror
