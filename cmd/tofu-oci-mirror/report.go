@@ -26,18 +26,20 @@ func reportFlags() []cli.Flag {
 
 // runReport is the JSON a monitoring system reads after each run.
 type runReport struct {
-	Tool            string            `json:"tool"`
-	ToolVersion     string            `json:"tool_version"`
-	Command         string            `json:"command"`
-	PlanFile        string            `json:"plan_file"`
-	Target          string            `json:"target,omitempty"`
-	Start           time.Time         `json:"start"`
-	End             time.Time         `json:"end"`
-	DurationSeconds float64           `json:"duration_seconds"`
-	Success         bool              `json:"success"`
-	Error           string            `json:"error,omitempty"`
-	Summary         map[string]int64  `json:"summary"`
-	Items           []sync.ItemResult `json:"items"`
+	Tool            string           `json:"tool"`
+	ToolVersion     string           `json:"tool_version"`
+	Command         string           `json:"command"`
+	PlanFile        string           `json:"plan_file"`
+	Target          string           `json:"target,omitempty"`
+	Start           time.Time        `json:"start"`
+	End             time.Time        `json:"end"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	Success         bool             `json:"success"`
+	Error           string           `json:"error,omitempty"`
+	Summary         map[string]int64 `json:"summary"`
+	// PeakRSSBytes is the process's peak resident memory (Linux's VmHWM), 0 where unknown.
+	PeakRSSBytes int64             `json:"peak_rss_bytes,omitempty"`
+	Items        []sync.ItemResult `json:"items"`
 }
 
 // writeReports writes --report and --metrics-file for a finished run.
@@ -55,7 +57,7 @@ func writeReports(c *cli.Context, command, target string, res *sync.Result, runE
 	if p := c.String("report"); p != "" {
 		rep := runReport{Tool: "tofu-oci-mirror", ToolVersion: toolVersion(), Command: command, PlanFile: c.String("config"), Target: target,
 			Start: res.Start, End: res.End, DurationSeconds: res.End.Sub(res.Start).Seconds(), Success: runErr == nil,
-			Summary: summary, Items: res.Items}
+			Summary: summary, Items: res.Items, PeakRSSBytes: peakRSS()}
 		if rep.Items == nil {
 			rep.Items = []sync.ItemResult{}
 		}
@@ -153,4 +155,24 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// peakRSS reads this process's resident high-water mark. Unlike rusage's
+// maxrss it starts at exec, so it does not count the parent's memory that
+// a forked child briefly shared.
+func peakRSS() int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				kib, _ := strconv.ParseInt(f[0], 10, 64)
+				return kib << 10
+			}
+		}
+	}
+	return 0
 }
