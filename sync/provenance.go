@@ -84,19 +84,26 @@ func CheckStoredProvenance(address string, raw []byte, subject digest.Digest, re
 }
 
 // CheckPackageSigned checks that the signed SHA256SUMS lists a platform
-// manifest's zip layer: under the file name of its title annotation, or
-// under any name when it has none (tags pushed by other tools). A miss
-// wraps [upstream.ErrChecksumMismatch].
-func CheckPackageSigned(prov *upstream.Provenance, layer descriptor.Descriptor) error {
+// manifest's zip layer as the package of this version and platform
+// ("linux_amd64"): under the file name of its title annotation, which must
+// end in _<version>_<os>_<arch>.zip as release files are named (so a
+// signed package of another version cannot be relabelled), or, for tags
+// pushed by other tools without a title, under a name with that ending.
+// A miss wraps [upstream.ErrChecksumMismatch].
+func CheckPackageSigned(prov *upstream.Provenance, layer descriptor.Descriptor, version, platform string) error {
+	suffix := "_" + version + "_" + platform + ".zip"
 	if name := layer.Annotations[manifest.TitleAnnotation]; name != "" {
+		if !strings.HasSuffix(name, suffix) {
+			return fmt.Errorf("package %s is named %q, not the *%s of this version and platform: %w", layer.Digest, name, suffix, upstream.ErrChecksumMismatch)
+		}
 		return prov.CheckFile(name, layer.Digest.Encoded())
 	}
-	for _, sum := range prov.Sums {
-		if sum == layer.Digest.Encoded() {
+	for name, sum := range prov.Sums {
+		if sum == layer.Digest.Encoded() && strings.HasSuffix(name, suffix) {
 			return nil
 		}
 	}
-	return fmt.Errorf("package %s is not in the signed SHA256SUMS: %w", layer.Digest, upstream.ErrChecksumMismatch)
+	return fmt.Errorf("package %s is not in the signed SHA256SUMS as a *%s file: %w", layer.Digest, suffix, upstream.ErrChecksumMismatch)
 }
 
 // checkProvenance re-verifies every provenance artifact referring to the
@@ -132,7 +139,7 @@ func (v *verifier) checkProvenance(ctx context.Context, f finding, index digest.
 			if !pc.ok {
 				continue
 			}
-			if err := CheckPackageSigned(prov, pc.layer); err != nil {
+			if err := CheckPackageSigned(prov, pc.layer, f.version, pc.key); err != nil {
 				good = false
 				v.problem(f.at(pc.key), ProblemProvenance, "layer %s: %v (provenance %s)", pc.layer.Digest, err, ref.Digest)
 			}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -531,5 +532,56 @@ func TestInventoryFormat(t *testing.T) {
 	_ = os.WriteFile(path, bytes.Replace(raw, []byte(`"format_version": 1`), []byte(`"format_version": 7`), 1), 0o644)
 	if _, _, err := bundle.ReadInventory(path); !errors.Is(err, bundle.ErrFormat) {
 		t.Fatalf("future inventory accepted: %v", err)
+	}
+}
+
+func TestImportRefusesRelabelledAndDuplicateArtifacts(t *testing.T) {
+	w := newWorld(t)
+	_, good := w.export(w.config(nil, defaultTemplate, planAB), nil)
+	editMeta := func(edit func(m *bundle.Metadata)) []byte {
+		return rewrite(t, good, func(h *tar.Header, b []byte) (*tar.Header, []byte) {
+			if h.Name == bundle.MetadataFile {
+				var m bundle.Metadata
+				if err := json.Unmarshal(b, &m); err != nil {
+					t.Fatal(err)
+				}
+				edit(&m)
+				b, _ = json.Marshal(m)
+			}
+			return h, b
+		})
+	}
+	// An old signed release published under a newer version's tag.
+	relabelled := editMeta(func(m *bundle.Metadata) {
+		for i := range m.Artifacts {
+			if m.Artifacts[i].Address == "registry.opentofu.org/acme/widget" && m.Artifacts[i].Version == "1.0.0" {
+				m.Artifacts[i].Version, m.Artifacts[i].Tag = "9.9.9", "9.9.9"
+			}
+		}
+	})
+	reg := testregistry.New(t)
+	res, err := importBytes(t, w.config(reg, defaultTemplate, planAB), relabelled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := res.Err()
+	if !errors.Is(failed, bundle.ErrProvenance) || !strings.Contains(failed.Error(), "9.9.9") || !strings.Contains(failed.Error(), "_9.9.9_") {
+		t.Fatalf("relabelled version: %v", failed)
+	}
+	for _, tag := range tagDigests(t, reg, repos...) {
+		if strings.HasPrefix(tag, "9.9.9 ") {
+			t.Fatal("relabelled version was tagged")
+		}
+	}
+	// Two artifacts claiming one tag.
+	dup := editMeta(func(m *bundle.Metadata) {
+		m.Artifacts = append(m.Artifacts, m.Artifacts[0])
+	})
+	reg = testregistry.New(t)
+	if _, err := importBytes(t, w.config(reg, defaultTemplate, planAB), dup); !errors.Is(err, bundle.ErrFormat) || !strings.Contains(err.Error(), "both claim") {
+		t.Fatalf("duplicate artifact: %v", err)
+	}
+	if tags := tagDigests(t, reg, repos...); len(tags) != 0 {
+		t.Fatalf("tagged after a refused import: %v", tags)
 	}
 }

@@ -72,6 +72,11 @@ func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reade
 }
 
 func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*sync.Result, error) {
+	if opts.SpoolDir != "" {
+		if fi, err := os.Stat(opts.SpoolDir); err != nil || !fi.IsDir() {
+			return &sync.Result{Start: time.Now(), End: time.Now()}, fmt.Errorf("spool directory %s: not a directory (%v)", opts.SpoolDir, err)
+		}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -197,6 +202,7 @@ func checkHeader(hdr *tar.Header) error {
 func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error) {
 	var arts []*importArtifact
 	var problems []error
+	seen := map[string]string{} // repo:tag -> identity
 	for _, a := range meta.Artifacts {
 		repo, err := repositoryFor(cfg, a)
 		if err == nil && (!isVersion(a.Version) || manifest.Tag(a.Version) != a.Tag) {
@@ -209,6 +215,11 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 			problems = append(problems, fmt.Errorf("%w: artifact %s: %v", ErrFormat, a.Identity(), err))
 			continue
 		}
+		if other, dup := seen[repo+":"+a.Tag]; dup {
+			problems = append(problems, fmt.Errorf("%w: artifacts %s and %s both claim %s:%s", ErrFormat, other, a.Identity(), repo, a.Tag))
+			continue
+		}
+		seen[repo+":"+a.Tag] = a.Identity()
 		ia := &importArtifact{Artifact: a, repo: repo}
 		ia.item = sync.ItemResult{Kind: a.Kind, Address: a.Address, Version: a.Version, Repository: repo, Tag: a.Tag, Digest: a.Manifest.Digest.String()}
 		arts = append(arts, ia)
@@ -611,7 +622,7 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
-		if err := sync.CheckPackageSigned(prov, layer); err != nil {
+		if err := sync.CheckPackageSigned(prov, layer, a.Version, key); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
 	}
