@@ -3,6 +3,7 @@ package faulttest_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/faulttest"
@@ -16,7 +17,14 @@ func TestCLIRegistryStoppedMidSync(t *testing.T) {
 	faults := &faulttest.RegistryFaults{}
 	reg := testregistry.New(t, testregistry.WithMiddleware(faults.Middleware))
 	// Six versions: the sixth tag PUT to arrive is the run's last write.
-	faults.StopWhen(func(p faulttest.Progress) bool { return p.IsTag && p.TagPuts == 6 }, reg.Stop)
+	// The other five tag PUTs have arrived by then; let them be answered
+	// before the registry dies, or which versions fail is a race.
+	faults.StopWhen(func(p faulttest.Progress) bool { return p.IsTag && p.TagPuts == 6 }, func() {
+		for deadline := time.Now().Add(10 * time.Second); len(faults.Tagged()) < 5 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		reg.Stop()
+	})
 	args := []string{"sync", "-c", s.plan(reg), "--no-progress"}
 
 	r := s.mirror(faults, nil, args...)
