@@ -41,7 +41,7 @@ type Request struct {
 	GitProtocol string
 }
 
-// backend returns the path of git-http-backend, or skips the test.
+// backend returns the path of git-http-backend, or fails the test.
 func backend(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
