@@ -19,7 +19,6 @@ import (
 
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
-	"github.com/regclient/regclient/types/ref"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testgit"
@@ -222,17 +221,8 @@ func items(res *sync.Result) map[string]sync.ItemResult {
 // the manifest's annotations.
 func (h *harness) readModule(repo, tag string) (map[string]fs.FileMode, map[string]string) {
 	h.t.Helper()
-	rc := h.reg.Client()
-	ctx := context.Background()
-	r, err := ref.New(h.reg.Host + "/" + repo + ":" + tag)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	m, err := rc.ManifestGet(ctx, r)
-	if err != nil {
-		h.t.Fatalf("%s:%s: %v", repo, tag, err)
-	}
-	raw, _ := m.RawBody()
+	rc, ctx := h.reg.Client(), context.Background()
+	r, raw := h.manifestAt(repo, tag)
 	var img struct {
 		MediaType    string                  `json:"mediaType"`
 		ArtifactType string                  `json:"artifactType"`

@@ -129,21 +129,30 @@ func assertLines(t *testing.T, got []string, want ...string) {
 	}
 }
 
-// readIndex reads a version tag from the registry with an independent client
-// and checks every part of OpenTofu's contract, returning platform -> layer digest.
-func (h *harness) readIndex(repo, tag string) map[string]string {
+// manifestAt reads the manifest behind a tag with an independent client.
+func (h *harness) manifestAt(repo, tag string) (ref.Ref, []byte) {
 	h.t.Helper()
-	rc := h.reg.Client()
-	ctx := context.Background()
 	r, err := ref.New(h.reg.Host + "/" + repo + ":" + tag)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	m, err := rc.ManifestGet(ctx, r)
+	m, err := h.reg.Client().ManifestGet(context.Background(), r)
 	if err != nil {
 		h.t.Fatalf("%s:%s: %v", repo, tag, err)
 	}
-	raw, _ := m.RawBody()
+	raw, err := m.RawBody()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r, raw
+}
+
+// readIndex reads a version tag from the registry with an independent client
+// and checks every part of OpenTofu's contract, returning platform -> layer digest.
+func (h *harness) readIndex(repo, tag string) map[string]string {
+	h.t.Helper()
+	rc, ctx := h.reg.Client(), context.Background()
+	r, raw := h.manifestAt(repo, tag)
 	var idx struct {
 		MediaType    string                  `json:"mediaType"`
 		ArtifactType string                  `json:"artifactType"`
