@@ -42,5 +42,13 @@ FUZZ             ?= .
 fuzz:
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZMINIMIZETIME='$(FUZZMINIMIZETIME)' FUZZ='$(FUZZ)' ./scripts/fuzz.sh
 
+# The benchmark suite of issue 7 against ORAS, regctl and the physical floor
+# (10-15 minutes on 2 CPUs); writes bench/RESULTS.md. BENCH_* variables
+# shrink it, see bench/README.md.
+.PHONY: bench
+bench:
+	./scripts/build-test-tools.sh bench
+	TOFU_BENCH=1 $(GO) test -count=1 -timeout 90m -run '^TestBench$$' -v ./bench/
+
 clean:
 	rm -rf bin mirror

@@ -4,7 +4,14 @@
 #   .cache/bin/tofu                     OpenTofu CLI, pinned in testdata/tofu/go.mod
 #   .cache/bin/terraform-provider-echo  minimal provider from testdata/provider-echo
 #
-# Usage: scripts/build-test-tools.sh [tofu] [provider-echo]   (default: both)
+# and, for the benchmarks (`make bench`), the tools pinned in bench/tools/go.mod:
+#
+#   .cache/bin/registry                 CNCF distribution registry (v3)
+#   .cache/bin/oras                     ORAS CLI
+#   .cache/bin/regctl                   regclient's CLI
+#
+# Usage: scripts/build-test-tools.sh [tofu] [provider-echo] [registry] [oras] [regctl] [bench]
+# (default: tofu and provider-echo; bench means registry, oras and regctl)
 #
 # Needs only the Go toolchain and the Go module proxy. A tool is rebuilt only
 # when its inputs change: the script keeps a stamp next to each binary holding
@@ -33,7 +40,14 @@ fi
 export GOWORK=off
 export CGO_ENABLED=0
 
-tools=("$@")
+tools=()
+for arg in "$@"; do
+	if [ "$arg" = bench ]; then
+		tools+=(registry oras regctl)
+	else
+		tools+=("$arg")
+	fi
+done
 [ ${#tools[@]} -gt 0 ] || tools=(tofu provider-echo)
 
 # stamp_of DIR FLAGS... prints the hash of everything that decides the binary.
@@ -81,8 +95,18 @@ for tool in "${tools[@]}"; do
 		build provider-echo "$root/testdata/provider-echo" . "$bin/terraform-provider-echo" \
 			-trimpath -ldflags "-s -w"
 		;;
+	registry)
+		build registry "$root/bench/tools" github.com/distribution/distribution/v3/cmd/registry "$bin/registry" \
+			-trimpath -ldflags "-s -w"
+		;;
+	oras)
+		build oras "$root/bench/tools" oras.land/oras/cmd/oras "$bin/oras" -trimpath -ldflags "-s -w"
+		;;
+	regctl)
+		build regctl "$root/bench/tools" github.com/regclient/regclient/cmd/regctl "$bin/regctl" -trimpath -ldflags "-s -w"
+		;;
 	*)
-		die "unknown tool '$tool' (known: tofu, provider-echo)"
+		die "unknown tool '$tool' (known: tofu, provider-echo, registry, oras, regctl, bench)"
 		;;
 	esac
 done
