@@ -130,6 +130,11 @@ func (t *Target) Ref(repo, tag string) (ref.Ref, error) {
 	if err != nil {
 		return ref.Ref{}, fmt.Errorf("%w: repository %q: %w", ErrTarget, repo, err)
 	}
+	if tag == "" {
+		// ref.New defaults to "latest", which then shows up in regclient's
+		// error messages about a repository where no tag was involved.
+		r.Tag = ""
+	}
 	return r, nil
 }
 
