@@ -43,7 +43,7 @@ fuzz:
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZMINIMIZETIME='$(FUZZMINIMIZETIME)' FUZZ='$(FUZZ)' ./scripts/fuzz.sh
 
 # The benchmark suite of issue 7 against ORAS, regctl and the physical floor
-# (10-15 minutes on 2 CPUs); writes bench/RESULTS.md. BENCH_* variables
+# (about 7 minutes on 2 idle CPUs); writes bench/RESULTS.md. BENCH_* variables
 # shrink it, see bench/README.md.
 .PHONY: bench
 bench:
