@@ -100,7 +100,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	if err := checkBase(ctx, tg, arts); err != nil {
 		return res, err
 	}
-	im := &importer{tg: tg, opts: opts, arts: arts, needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{},
+	im := &importer{tg: tg, opts: opts, arts: arts, needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{}, landed: map[digest.Digest]chan struct{}{},
 		manifests: map[digest.Digest][]byte{}, small: map[digest.Digest][]byte{}, seen: map[digest.Digest]bool{},
 		sem: make(chan struct{}, opts.Concurrency)}
 	for _, a := range arts {
@@ -361,9 +361,10 @@ type importer struct {
 	opts      ImportOptions
 	arts      []*importArtifact
 	needs     map[digest.Digest][]*importArtifact
-	refs      map[digest.Digest]BlobRef // what the metadata says of each blob inside
-	manifests map[digest.Digest][]byte  // every manifest read, for publishing and provenance
-	small     map[digest.Digest][]byte  // provenance layers
+	refs      map[digest.Digest]BlobRef       // what the metadata says of each blob inside
+	landed    map[digest.Digest]chan struct{} // pushes under way, closed when done
+	manifests map[digest.Digest][]byte        // every manifest read, for publishing and provenance
+	small     map[digest.Digest][]byte        // provenance layers
 	seen      map[digest.Digest]bool
 
 	sem  chan struct{}
@@ -433,12 +434,8 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		}
 		if ref.Manifest {
 			im.manifests[d] = raw
-			// Registries check a manifest's children exist: let the uploads land first.
-			im.wg.Wait()
-			if err := im.uploadErr(); err != nil {
-				return err
-			}
-			return im.pushManifest(ctx, users, ref, raw)
+			im.pushManifestWhenReady(ctx, users, ref, raw)
+			return nil
 		}
 		im.small[d] = raw
 		return im.upload(ctx, users, ref, nil, raw)
@@ -467,10 +464,12 @@ func isProvenanceLayer(mt string) bool {
 // upload pushes a verified blob to every pending artifact's repository
 // that lacks it, in the background; f (a spool file) is removed after.
 func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, f *os.File, data []byte) error {
+	landed := im.track(ref.Digest)
 	im.sem <- struct{}{}
 	im.wg.Add(1)
 	go func() {
 		defer im.wg.Done()
+		defer close(landed)
 		defer func() { <-im.sem }()
 		if f != nil {
 			defer f.Close()
@@ -512,6 +511,63 @@ func (im *importer) addUploaded(a *importArtifact, n int64) {
 	im.mu.Lock()
 	a.item.Uploaded += n
 	im.mu.Unlock()
+}
+
+// track notes that d is being pushed; the channel closes once it is done
+// (or failed), which is what manifests referring to d wait for.
+func (im *importer) track(d digest.Digest) chan struct{} {
+	ch := make(chan struct{})
+	im.mu.Lock()
+	im.landed[d] = ch
+	im.mu.Unlock()
+	return ch
+}
+
+// pushManifestWhenReady pushes a manifest in the background once its own
+// children have landed (registries refuse a manifest whose blobs or child
+// manifests they lack), so other uploads keep streaming meanwhile.
+func (im *importer) pushManifestWhenReady(ctx context.Context, users []*importArtifact, ref BlobRef, raw []byte) {
+	landed := im.track(ref.Digest)
+	children := childDigests(raw)
+	im.wg.Add(1)
+	go func() {
+		defer im.wg.Done()
+		defer close(landed)
+		for _, c := range children {
+			im.mu.Lock()
+			ch := im.landed[c]
+			im.mu.Unlock()
+			if ch != nil {
+				<-ch
+			}
+		}
+		if im.uploadErr() != nil {
+			return // the import fails; nothing more is pushed
+		}
+		im.sem <- struct{}{}
+		defer func() { <-im.sem }()
+		if err := im.pushManifest(ctx, users, ref, raw); err != nil {
+			im.fail(err)
+		}
+	}()
+}
+
+// childDigests lists what a manifest references: config, layers, manifests.
+func childDigests(raw []byte) []digest.Digest {
+	var m struct {
+		Config    *descriptor.Descriptor  `json:"config"`
+		Layers    []descriptor.Descriptor `json:"layers"`
+		Manifests []descriptor.Descriptor `json:"manifests"`
+	}
+	_ = json.Unmarshal(raw, &m)
+	var out []digest.Digest
+	if m.Config != nil {
+		out = append(out, m.Config.Digest)
+	}
+	for _, l := range append(m.Layers, m.Manifests...) {
+		out = append(out, l.Digest)
+	}
+	return out
 }
 
 func (im *importer) pushManifest(ctx context.Context, users []*importArtifact, ref BlobRef, raw []byte) error {
