@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -85,6 +86,13 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	}
 	res := &sync.Result{Start: time.Now()}
 	defer func() { res.End = time.Now() }()
+	var file *offsetReader
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			file = &offsetReader{f: f}
+			r = file
+		}
+	}
 	tr := tar.NewReader(r)
 	meta, err := readMetadata(tr)
 	if err != nil {
@@ -100,7 +108,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	if err := checkBase(ctx, tg, arts); err != nil {
 		return res, err
 	}
-	im := &importer{tg: tg, opts: opts, arts: arts, needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{}, landed: map[digest.Digest]chan struct{}{},
+	im := &importer{tg: tg, opts: opts, arts: arts, file: file, needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{}, landed: map[digest.Digest]chan struct{}{},
 		manifests: map[digest.Digest][]byte{}, small: map[digest.Digest][]byte{}, seen: map[digest.Digest]bool{},
 		sem: make(chan struct{}, opts.Concurrency)}
 	for _, a := range arts {
@@ -363,6 +371,7 @@ type importer struct {
 	needs     map[digest.Digest][]*importArtifact
 	refs      map[digest.Digest]BlobRef       // what the metadata says of each blob inside
 	landed    map[digest.Digest]chan struct{} // pushes under way, closed when done
+	file      *offsetReader                   // the bundle, when it is a plain file
 	manifests map[digest.Digest][]byte        // every manifest read, for publishing and provenance
 	small     map[digest.Digest][]byte        // provenance layers
 	seen      map[digest.Digest]bool
@@ -438,7 +447,22 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 			return nil
 		}
 		im.small[d] = raw
-		return im.upload(ctx, users, ref, nil, raw)
+		im.upload(ctx, users, ref, bytes.NewReader(raw), nil)
+		return nil
+	}
+	if im.file != nil {
+		// A bundle read from a plain file: hash the entry as it streams by,
+		// then upload it from the file itself, with no spool copy.
+		offset := im.file.offset
+		h := sha256.New()
+		if _, err := io.Copy(h, tr); err != nil {
+			return fmt.Errorf("%w: %s: %v (truncated bundle?)", ErrCorrupt, hdr.Name, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != d.Encoded() {
+			return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
+		}
+		im.upload(ctx, users, ref, io.NewSectionReader(im.file.f, offset, ref.Size), nil)
+		return nil
 	}
 	f, err := sync.SpoolFile(im.opts.SpoolDir)
 	if err != nil {
@@ -454,7 +478,8 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		_ = f.Close()
 		return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
 	}
-	return im.upload(ctx, users, ref, f, nil)
+	im.upload(ctx, users, ref, f, f.Close)
+	return nil
 }
 
 func isProvenanceLayer(mt string) bool {
@@ -462,8 +487,9 @@ func isProvenanceLayer(mt string) bool {
 }
 
 // upload pushes a verified blob to every pending artifact's repository
-// that lacks it, in the background; f (a spool file) is removed after.
-func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, f *os.File, data []byte) error {
+// that lacks it, in the background, reading content from its start for
+// each; release (may be nil) runs when done.
+func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, content io.ReadSeeker, release func() error) {
 	landed := im.track(ref.Digest)
 	im.sem <- struct{}{}
 	im.wg.Add(1)
@@ -471,8 +497,8 @@ func (im *importer) upload(ctx context.Context, users []*importArtifact, ref Blo
 		defer im.wg.Done()
 		defer close(landed)
 		defer func() { <-im.sem }()
-		if f != nil {
-			defer f.Close()
+		if release != nil {
+			defer release()
 		}
 		done := map[string]bool{}
 		for _, a := range users {
@@ -483,16 +509,8 @@ func (im *importer) upload(ctx context.Context, users []*importArtifact, ref Blo
 			desc := descriptor.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}
 			_, exists, err := im.tg.BlobExists(ctx, a.repo, desc)
 			if err == nil && !exists {
-				var rdr io.Reader
-				if f != nil {
-					if _, err = f.Seek(0, io.SeekStart); err == nil {
-						rdr = f
-					}
-				} else {
-					rdr = bytesReader(data)
-				}
-				if err == nil {
-					err = im.tg.PutBlob(ctx, a.repo, desc, rdr)
+				if _, err = content.Seek(0, io.SeekStart); err == nil {
+					err = im.tg.PutBlob(ctx, a.repo, desc, content)
 				}
 				if err == nil {
 					im.addUploaded(a, ref.Size)
@@ -504,7 +522,6 @@ func (im *importer) upload(ctx context.Context, users []*importArtifact, ref Blo
 			}
 		}
 	}()
-	return nil
 }
 
 func (im *importer) addUploaded(a *importArtifact, n int64) {
@@ -683,4 +700,19 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 		}
 	}
 	return prov.Warnings, nil
+}
+
+// offsetReader reads a bundle file and knows where it stands, so a blob
+// entry can be uploaded straight from the file once its digest checked.
+// archive/tar reads no further than it must, so after Next the offset is
+// the start of the entry's data.
+type offsetReader struct {
+	f      *os.File
+	offset int64
+}
+
+func (o *offsetReader) Read(b []byte) (int, error) {
+	n, err := o.f.Read(b)
+	o.offset += int64(n)
+	return n, err
 }

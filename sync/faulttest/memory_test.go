@@ -103,14 +103,17 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	started := make(chan struct{})
+	proc := make(chan *os.Process, 1)
 	faults.Trigger(func(p faulttest.Progress) bool { return p.Stored >= 5 }, func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		p := <-proc
+		_ = p.Signal(syscall.SIGTERM)
 		close(started)
 		time.Sleep(200 * time.Millisecond) // let the signal land before this upload is answered
 	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	proc <- cmd.Process
 	err := cmd.Wait()
 	select {
 	case <-started:
