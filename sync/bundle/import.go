@@ -595,11 +595,11 @@ func (im *importer) pushManifest(ctx context.Context, users []*importArtifact, r
 			continue
 		}
 		done[a.repo] = true
-		ok, err := im.tg.ManifestExists(ctx, a.repo, ref.Digest)
-		if err == nil && !ok {
-			if err = im.tg.PutManifest(ctx, a.repo, art, ""); err == nil {
-				im.addUploaded(a, ref.Size)
-			}
+		// A PUT of a manifest the registry has is harmless and as cheap
+		// as asking first, so no HEAD.
+		err := im.tg.PutManifest(ctx, a.repo, art, "")
+		if err == nil {
+			im.addUploaded(a, ref.Size)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Identity(), err)
