@@ -297,36 +297,20 @@ func TestAddingAPlatformShipsOnlyThatPlatform(t *testing.T) {
 
 func tarNames(t *testing.T, data []byte) []string {
 	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(data))
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, h.Name)
+	for _, e := range tarEntries(t, data) {
+		names = append(names, e.hdr.Name)
 	}
+	return names
 }
 
 // rewrite copies a bundle tar, letting edit change each entry.
 func rewrite(t *testing.T, data []byte, edit func(h *tar.Header, body []byte) (*tar.Header, []byte)) []byte {
 	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(data))
 	var out bytes.Buffer
 	tw := tar.NewWriter(&out)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		h, body = edit(h, body)
+	for _, e := range tarEntries(t, data) {
+		h, body := edit(e.hdr, e.body)
 		if h == nil {
 			continue
 		}
