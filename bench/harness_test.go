@@ -19,7 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -493,7 +493,7 @@ var (
 // for us, and counts each request by kind.
 type countingProxy struct {
 	Host string
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	c    registryCounts
 }
 

@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/atomicfile"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+
 	"github.com/opencontainers/go-digest"
 	"github.com/urfave/cli/v2"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
 )
 
@@ -96,8 +99,7 @@ func runExport(c *cli.Context) error {
 	progress, finish := progressReporter(c, e.logger, true, "downloading")
 	exp, err := bundle.Export(c.Context, e.cfg, inv, bundle.ExportOptions{
 		ToolVersion: toolVersion(), PlanFile: planFile, BaselineDigest: baselineDigest, StageDir: c.String("stage-dir"),
-		NewPlanner:  func(b sync.Inventory) *sync.Planner { return e.planner(c, up, b) },
-		NewExecutor: func(p sync.Publisher) *sync.Executor { return e.executor(c, up, p, progress) },
+		Upstream: up, Engine: e.engineOptions(c, progress),
 	})
 	finish()
 	if err != nil {
@@ -129,7 +131,7 @@ func runExport(c *cli.Context) error {
 		}
 	}
 	fmt.Fprintf(summary, "Export: %d artifacts in the bundle (%s of content), %d already inside, %d failed, %d conflicts.\n",
-		len(exp.Metadata.Artifacts), humanBytes(inside), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict))
+		len(exp.Metadata.Artifacts), humanBytes(inside), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted))
 	return finishRun(c, e, "export", output, res, res.Err())
 }
 
@@ -172,10 +174,10 @@ func runImport(c *cli.Context) error {
 	}
 	defer r.Close()
 	res, err := bundle.Import(c.Context, e.cfg, tg, r, bundle.ImportOptions{
-		Logger: e.logger, SpoolDir: c.String("spool-dir"), Concurrency: c.Int("concurrency"),
+		Logger: e.logger, SpoolDir: c.String("spool-dir"), Concurrency: c.Int("concurrency"), Policy: e.policy(),
 	})
 	for i := range res.Items {
-		if it := &res.Items[i]; it.State != sync.ItemUnchanged && err == nil {
+		if it := &res.Items[i]; it.State != item.Unchanged && err == nil {
 			logItem(e.logger, it)
 		}
 	}
@@ -192,26 +194,7 @@ func writeOutput(c *cli.Context, path string, write func(io.Writer) error) error
 	if path == "-" {
 		return write(c.App.Writer)
 	}
-	tmp, err := os.CreateTemp(dirOf(path), ".tofu-oci-mirror-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
+	return atomicfile.Write(path, 0o644, write)
 }
 
 // parseSize reads sizes like 700MB, 4GiB, 1048576; "" is 0 (no limit).

@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,8 +14,16 @@ import (
 	"path"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/copygraph"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/spool"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -24,14 +31,13 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 )
 
 // ImportTarget is what Import needs of the registry.
 type ImportTarget interface {
-	sync.Publisher
-	Manifest(ctx context.Context, repo, tag string) ([]byte, descriptor.Descriptor, error)
-	ManifestExists(ctx context.Context, repo string, d digest.Digest) (bool, error)
+	target.Publisher
+	target.TagResolver
+	target.ManifestChecker
 }
 
 // ImportOptions configure [Import].
@@ -39,6 +45,9 @@ type ImportOptions struct {
 	Logger      *slog.Logger
 	SpoolDir    string // where blobs wait between the tar and the registry (default: temp dir)
 	Concurrency int    // blob uploads in flight (default 4)
+	// Policy is what the carried provenance must satisfy (default:
+	// OpenTofu's signature rules).
+	Policy provenance.Policy
 }
 
 // Limits on what a bundle may claim, so a hostile file cannot exhaust memory.
@@ -51,7 +60,7 @@ const (
 type importArtifact struct {
 	Artifact
 	repo    string
-	item    sync.ItemResult
+	item    item.Result
 	pending bool
 }
 
@@ -62,7 +71,7 @@ type importArtifact struct {
 // after the whole bundle verified. A damaged bundle or a missing base
 // returns an error and tags nothing; per-artifact failures (a provenance
 // that no longer verifies, a conflicting tag) are in the result.
-func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*sync.Result, error) {
+func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*item.Run, error) {
 	res, err := importStream(ctx, cfg, tg, r, opts)
 	if d, ok := r.(interface{ Diagnose() error }); ok && err != nil {
 		if cause := d.Diagnose(); cause != nil {
@@ -72,10 +81,10 @@ func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reade
 	return res, err
 }
 
-func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*sync.Result, error) {
+func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*item.Run, error) {
 	if opts.SpoolDir != "" {
 		if fi, err := os.Stat(opts.SpoolDir); err != nil || !fi.IsDir() {
-			return &sync.Result{Start: time.Now(), End: time.Now()}, fmt.Errorf("spool directory %s: not a directory (%v)", opts.SpoolDir, err)
+			return &item.Run{Start: time.Now(), End: time.Now()}, fmt.Errorf("spool directory %s: not a directory (%v)", opts.SpoolDir, err)
 		}
 	}
 	if opts.Logger == nil {
@@ -84,7 +93,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
-	res := &sync.Result{Start: time.Now()}
+	res := &item.Run{Start: time.Now()}
 	defer func() { res.End = time.Now() }()
 	var file *offsetReader
 	if f, ok := r.(*os.File); ok {
@@ -108,9 +117,9 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	if err := checkBase(ctx, tg, arts); err != nil {
 		return res, err
 	}
-	im := &importer{tg: tg, opts: opts, arts: arts, file: file, needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{}, landed: map[digest.Digest]chan struct{}{},
+	im := &importer{tg: tg, opts: opts, arts: arts, file: file, needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{},
 		manifests: map[digest.Digest][]byte{}, small: map[digest.Digest][]byte{}, seen: map[digest.Digest]bool{},
-		sem: make(chan struct{}, opts.Concurrency)}
+		copier: copygraph.New(tg, nil), slots: sched.NewLimit(opts.Concurrency)}
 	for _, a := range arts {
 		for _, b := range a.Blobs {
 			if b.Inside {
@@ -120,7 +129,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 		}
 	}
 	streamErr := im.stream(ctx, tr)
-	im.wg.Wait()
+	im.copier.Wait()
 	if streamErr == nil {
 		streamErr = im.uploadErr()
 	}
@@ -132,7 +141,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 		// without uploading again what got in.
 		for _, a := range arts {
 			if a.pending {
-				a.item.State, a.item.Err = sync.ItemFailed, streamErr
+				a.item.Fail(streamErr)
 			}
 		}
 		res.Items = items(arts)
@@ -148,13 +157,10 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	return res, nil
 }
 
-func items(arts []*importArtifact) []sync.ItemResult {
-	out := make([]sync.ItemResult, len(arts))
+func items(arts []*importArtifact) []item.Result {
+	out := make([]item.Result, len(arts))
 	for i, a := range arts {
 		out[i] = a.item
-		if a.item.Err != nil {
-			out[i].Error = a.item.Err.Error()
-		}
 	}
 	return out
 }
@@ -213,7 +219,7 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 	seen := map[string]string{} // repo:tag -> identity
 	for _, a := range meta.Artifacts {
 		repo, err := repositoryFor(cfg, a)
-		if err == nil && (!isVersion(a.Version) || manifest.Tag(a.Version) != a.Tag) {
+		if err == nil && (!manifest.IsStrictVersion(a.Version) || manifest.Tag(a.Version) != a.Tag) {
 			err = fmt.Errorf("version %q with tag %q", a.Version, a.Tag)
 		}
 		if err == nil {
@@ -229,7 +235,7 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 		}
 		seen[repo+":"+a.Tag] = a.Identity()
 		ia := &importArtifact{Artifact: a, repo: repo}
-		ia.item = sync.ItemResult{Kind: a.Kind, Address: a.Address, Version: a.Version, Repository: repo, Tag: a.Tag, Digest: a.Manifest.Digest.String()}
+		ia.item = item.Result{Kind: a.Kind, Address: a.Address, Version: a.Version, Repository: repo, Tag: a.Tag, Digest: a.Manifest.Digest.String()}
 		arts = append(arts, ia)
 	}
 	return arts, errors.Join(problems...)
@@ -237,13 +243,13 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 
 func repositoryFor(cfg *config.Config, a Artifact) (string, error) {
 	switch a.Kind {
-	case "provider":
+	case item.Provider:
 		addr, err := config.ParseProviderAddr(a.Address)
 		if err != nil {
 			return "", err
 		}
 		return config.RenderProviderRepository(cfg.Target.ProvidersRepository, addr)
-	case "module":
+	case item.Module:
 		addr, err := config.ParseModuleAddr(a.Address)
 		if err != nil {
 			return "", err
@@ -283,16 +289,16 @@ func classify(ctx context.Context, tg ImportTarget, arts []*importArtifact) erro
 		raw, desc, err := tg.Manifest(ctx, a.repo, a.Tag)
 		switch {
 		case errors.Is(err, errs.ErrNotFound):
-			a.pending, a.item.Action = true, "create"
+			a.pending, a.item.Action = true, item.Create
 		case err != nil:
 			return err
 		case desc.Digest == a.Manifest.Digest:
-			a.item.Action, a.item.State = "none", sync.ItemUnchanged
+			a.item.Action, a.item.State = item.None, item.Unchanged
 		default:
-			a.item.Action = "update"
+			a.item.Action = item.Update
 			if reason := replaceable(a, raw); reason != "" {
-				a.item.Action, a.item.State = "skip", sync.ItemConflict
-				a.item.Err = fmt.Errorf("%s: %w at %s:%s: %s", a.Identity(), sync.ErrConflict, a.repo, a.Tag, reason)
+				a.item.Action, a.item.State = item.Skip, item.Conflicted
+				a.item.Err = fmt.Errorf("%s: %w at %s:%s: %s", a.Identity(), item.ErrConflict, a.repo, a.Tag, reason)
 				continue
 			}
 			a.pending = true
@@ -302,17 +308,18 @@ func classify(ctx context.Context, tg ImportTarget, arts []*importArtifact) erro
 }
 
 // replaceable says why an existing tag must not be replaced by the
-// bundle's manifest, or "" when it may: only a provider index whose
-// platforms the new index all keeps (the bundle adds platforms).
+// bundle's manifest, or "" when it may: only a provider index (as the
+// planner classifies tags) whose platforms the new index all keeps (the
+// bundle adds platforms).
 func replaceable(a *importArtifact, existing []byte) string {
-	if a.Kind != "provider" {
+	if a.Kind != item.Provider {
 		return "the tag holds another module package; module versions are never replaced"
 	}
-	old, err := manifest.ParseProviderIndex(existing)
-	if err != nil {
-		return err.Error()
+	old := engine.CompareProviderIndex(existing, nil)
+	if old.State == item.Conflict {
+		return old.Detail
 	}
-	for key, p := range old.Platforms {
+	for key, p := range old.Existing.Platforms {
 		if !a.hasBlob(p.Manifest.Digest) {
 			return fmt.Sprintf("the target's index has %s (%s), which the bundle's does not keep: the target changed since the inventory; take a new one", key, p.Manifest.Digest)
 		}
@@ -363,22 +370,27 @@ func checkBase(ctx context.Context, tg ImportTarget, arts []*importArtifact) err
 	return nil
 }
 
-// importer streams the tar's blobs into the target.
+// importer streams the tar's blobs into the target through one
+// copy-graph: each verified blob is pushed in the background to every
+// pending artifact's repository lacking it, each manifest once its own
+// children landed, so uploads keep streaming while the tar is read.
 type importer struct {
 	tg        ImportTarget
 	opts      ImportOptions
 	arts      []*importArtifact
 	needs     map[digest.Digest][]*importArtifact
-	refs      map[digest.Digest]BlobRef       // what the metadata says of each blob inside
-	landed    map[digest.Digest]chan struct{} // pushes under way, closed when done
-	file      *offsetReader                   // the bundle, when it is a plain file
-	manifests map[digest.Digest][]byte        // every manifest read, for publishing and provenance
-	small     map[digest.Digest][]byte        // provenance layers
+	refs      map[digest.Digest]BlobRef // what the metadata says of each blob inside
+	file      *offsetReader             // the bundle, when it is a plain file
+	manifests map[digest.Digest][]byte  // every manifest read, for publishing and provenance
+	small     map[digest.Digest][]byte  // provenance layers
 	seen      map[digest.Digest]bool
 
-	sem  chan struct{}
-	wg   gosync.WaitGroup
-	mu   gosync.Mutex
+	copier *copygraph.Copier
+	// slots bound the blob uploads in flight; reading the tar waits for
+	// one, so a fast disk never piles up spooled blobs.
+	slots *sched.Limit
+
+	mu   sync.Mutex
 	errs []error
 }
 
@@ -432,7 +444,7 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 	if hdr.Size != ref.Size {
 		return fmt.Errorf("%w: entry %s is %d bytes, the metadata says %d", ErrCorrupt, hdr.Name, hdr.Size, ref.Size)
 	}
-	keep := ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= sync.MaxProvenanceLayerSize
+	keep := ref.Manifest || provenance.IsLayer(ref.MediaType) && ref.Size <= provenance.MaxLayerSize
 	if keep {
 		raw, err := io.ReadAll(tr)
 		if err != nil {
@@ -443,12 +455,11 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		}
 		if ref.Manifest {
 			im.manifests[d] = raw
-			im.pushManifestWhenReady(ctx, users, ref, raw)
+			im.pushManifest(ctx, users, ref, raw)
 			return nil
 		}
 		im.small[d] = raw
-		im.upload(ctx, users, ref, bytes.NewReader(raw), nil)
-		return nil
+		return im.upload(ctx, users, ref, copygraph.Bytes(raw), nil)
 	}
 	if im.file != nil {
 		// A bundle read from a plain file: hash the entry as it streams by,
@@ -461,10 +472,9 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		if got := hex.EncodeToString(h.Sum(nil)); got != d.Encoded() {
 			return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
 		}
-		im.upload(ctx, users, ref, io.NewSectionReader(im.file.f, offset, ref.Size), nil)
-		return nil
+		return im.upload(ctx, users, ref, copygraph.File(io.NewSectionReader(im.file.f, offset, ref.Size), ref.Size), nil)
 	}
-	f, err := sync.SpoolFile(im.opts.SpoolDir)
+	f, err := spool.File(im.opts.SpoolDir)
 	if err != nil {
 		return err
 	}
@@ -478,50 +488,55 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		_ = f.Close()
 		return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
 	}
-	im.upload(ctx, users, ref, f, f.Close)
+	return im.upload(ctx, users, ref, copygraph.File(f, ref.Size), f.Close)
+}
+
+// upload pushes a verified blob to every pending artifact's repository,
+// in the background, reading content from its start for each; release
+// (may be nil) runs once all are done. It waits for an upload slot first.
+func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, content copygraph.Source, release func() error) error {
+	if err := im.slots.Acquire(ctx); err != nil {
+		if release != nil {
+			_ = release()
+		}
+		return fmt.Errorf("%w: %w", item.ErrInterrupted, err)
+	}
+	desc := descriptor.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}
+	repos := im.pendingRepos(users)
+	var left sync.WaitGroup
+	left.Add(len(repos))
+	for _, u := range repos {
+		im.copier.GoBlob(ctx, u.repo, desc, content, false, func(n int64, err error) {
+			defer left.Done()
+			if err != nil {
+				im.fail(fmt.Errorf("%s: %w", u.Identity(), err))
+				return
+			}
+			im.addUploaded(u, n)
+		})
+	}
+	go func() {
+		left.Wait()
+		if release != nil {
+			_ = release()
+		}
+		im.slots.Release()
+	}()
 	return nil
 }
 
-func isProvenanceLayer(mt string) bool {
-	return mt == manifest.SHA256SUMSMediaType || mt == manifest.SignatureMediaType || mt == manifest.PublicKeyMediaType
-}
-
-// upload pushes a verified blob to every pending artifact's repository
-// that lacks it, in the background, reading content from its start for
-// each; release (may be nil) runs when done.
-func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, content io.ReadSeeker, release func() error) {
-	landed := im.track(ref.Digest)
-	im.sem <- struct{}{}
-	im.wg.Add(1)
-	go func() {
-		defer im.wg.Done()
-		defer close(landed)
-		defer func() { <-im.sem }()
-		if release != nil {
-			defer release()
-		}
-		done := map[string]bool{}
-		for _, a := range users {
-			if !a.pending || done[a.repo] {
-				continue
-			}
+// pendingRepos picks, of the artifacts using a blob, one pending artifact
+// per repository: a blob is pushed once per repository.
+func (im *importer) pendingRepos(users []*importArtifact) []*importArtifact {
+	var out []*importArtifact
+	done := map[string]bool{}
+	for _, a := range users {
+		if a.pending && !done[a.repo] {
 			done[a.repo] = true
-			desc := descriptor.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}
-			_, exists, err := im.tg.BlobExists(ctx, a.repo, desc)
-			if err == nil && !exists {
-				if _, err = content.Seek(0, io.SeekStart); err == nil {
-					err = im.tg.PutBlob(ctx, a.repo, desc, content)
-				}
-				if err == nil {
-					im.addUploaded(a, ref.Size)
-				}
-			}
-			if err != nil {
-				im.fail(fmt.Errorf("%s: %w", a.Identity(), err))
-				return
-			}
+			out = append(out, a)
 		}
-	}()
+	}
+	return out
 }
 
 func (im *importer) addUploaded(a *importArtifact, n int64) {
@@ -530,82 +545,23 @@ func (im *importer) addUploaded(a *importArtifact, n int64) {
 	im.mu.Unlock()
 }
 
-// track notes that d is being pushed; the channel closes once it is done
-// (or failed), which is what manifests referring to d wait for.
-func (im *importer) track(d digest.Digest) chan struct{} {
-	ch := make(chan struct{})
-	im.mu.Lock()
-	im.landed[d] = ch
-	im.mu.Unlock()
-	return ch
-}
-
-// pushManifestWhenReady pushes a manifest in the background once its own
-// children have landed (registries refuse a manifest whose blobs or child
-// manifests they lack), so other uploads keep streaming meanwhile.
-func (im *importer) pushManifestWhenReady(ctx context.Context, users []*importArtifact, ref BlobRef, raw []byte) {
-	landed := im.track(ref.Digest)
-	children := childDigests(raw)
-	im.wg.Add(1)
-	go func() {
-		defer im.wg.Done()
-		defer close(landed)
-		for _, c := range children {
-			im.mu.Lock()
-			ch := im.landed[c]
-			im.mu.Unlock()
-			if ch != nil {
-				<-ch
-			}
-		}
-		if im.uploadErr() != nil {
-			return // the import fails; nothing more is pushed
-		}
-		im.sem <- struct{}{}
-		defer func() { <-im.sem }()
-		if err := im.pushManifest(ctx, users, ref, raw); err != nil {
-			im.fail(err)
-		}
-	}()
-}
-
-// childDigests lists what a manifest references: config, layers, manifests.
-func childDigests(raw []byte) []digest.Digest {
-	var m struct {
-		Config    *descriptor.Descriptor  `json:"config"`
-		Layers    []descriptor.Descriptor `json:"layers"`
-		Manifests []descriptor.Descriptor `json:"manifests"`
+// pushManifest pushes a manifest to every pending artifact's repository
+// in the background, each once its own children have landed there
+// (registries refuse a manifest whose blobs or child manifests they lack).
+func (im *importer) pushManifest(ctx context.Context, users []*importArtifact, ref BlobRef, raw []byte) {
+	if im.uploadErr() != nil {
+		return // the import fails; nothing more is pushed
 	}
-	_ = json.Unmarshal(raw, &m)
-	var out []digest.Digest
-	if m.Config != nil {
-		out = append(out, m.Config.Digest)
-	}
-	for _, l := range append(m.Layers, m.Manifests...) {
-		out = append(out, l.Digest)
-	}
-	return out
-}
-
-func (im *importer) pushManifest(ctx context.Context, users []*importArtifact, ref BlobRef, raw []byte) error {
 	art := manifest.Artifact{Descriptor: descriptor.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}, Raw: raw}
-	done := map[string]bool{}
-	for _, a := range users {
-		if !a.pending || done[a.repo] {
-			continue
-		}
-		done[a.repo] = true
-		// A PUT of a manifest the registry has is harmless and as cheap
-		// as asking first, so no HEAD.
-		err := im.tg.PutManifest(ctx, a.repo, art, "")
-		if err == nil {
-			im.addUploaded(a, ref.Size)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", a.Identity(), err)
-		}
+	for _, u := range im.pendingRepos(users) {
+		im.copier.GoManifest(ctx, u.repo, art, func(err error) {
+			if err != nil {
+				im.fail(fmt.Errorf("%s: %w", u.Identity(), err))
+				return
+			}
+			im.addUploaded(u, ref.Size)
+		})
 	}
-	return nil
 }
 
 func (im *importer) fail(err error) {
@@ -644,22 +600,22 @@ func (im *importer) checkComplete() error {
 func (im *importer) publish(ctx context.Context, a *importArtifact) {
 	start := time.Now()
 	defer func() { a.item.Duration = time.Since(start) }()
-	if a.Kind == "provider" {
+	if a.Kind == item.Provider {
 		warnings, err := im.checkProvenance(a)
 		a.item.Warnings = append(a.item.Warnings, warnings...)
 		if err != nil {
-			a.item.State, a.item.Err = sync.ItemFailed, fmt.Errorf("%s: %w", a.Identity(), err)
+			a.item.Fail(fmt.Errorf("%s: %w", a.Identity(), err))
 			return
 		}
 	}
 	raw := im.manifests[a.Manifest.Digest]
 	art := manifest.Artifact{Descriptor: descriptor.Descriptor{MediaType: a.Manifest.MediaType, Digest: a.Manifest.Digest, Size: a.Manifest.Size}, Raw: raw}
-	if err := im.tg.PutManifest(ctx, a.repo, art, a.Tag); err != nil {
-		a.item.State, a.item.Err = sync.ItemFailed, fmt.Errorf("%s: %w", a.Identity(), err)
+	if err := im.copier.Tag(ctx, a.repo, art, a.Tag); err != nil {
+		a.item.Fail(fmt.Errorf("%s: %w", a.Identity(), err))
 		return
 	}
-	a.item.State = sync.ItemDone
-	im.opts.Logger.Info("imported", "kind", a.Kind, "address", a.Address, "version", a.Version, "repository", a.repo, "tag", a.Tag)
+	a.item.State = item.Done
+	im.opts.Logger.Info("imported", "kind", string(a.Kind), "address", a.Address, "version", a.Version, "repository", a.repo, "tag", a.Tag)
 }
 
 // checkProvenance verifies the signed SHA256SUMS carried with a provider
@@ -672,7 +628,7 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: provenance manifest %s not in the bundle", ErrProvenance, a.Provenance.Digest)
 	}
-	prov, err := sync.CheckStoredProvenance(a.Address, raw, a.Manifest.Digest, func(l descriptor.Descriptor) ([]byte, error) {
+	prov, err := im.opts.Policy.CheckStored(a.Address, raw, a.Manifest.Digest, func(l descriptor.Descriptor) ([]byte, error) {
 		data, ok := im.small[l.Digest]
 		if !ok {
 			return nil, errors.New("not in the bundle")
@@ -695,7 +651,7 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
-		if err := sync.CheckPackageSigned(prov, layer, a.Version, key); err != nil {
+		if err := provenance.CheckPackageSigned(prov, layer, a.Version, key); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
 	}

@@ -12,13 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/atomicfile"
 )
 
 // PartsSuffix is appended to the bundle path to name the part manifest.
 const PartsSuffix = ".parts.json"
-
-func dirOf(path string) string  { return filepath.Dir(path) }
-func baseOf(path string) string { return filepath.Base(path) }
 
 // partName names part i of the bundle at path.
 func partName(path string, i int) string { return fmt.Sprintf("%s.%03d", filepath.Base(path), i) }
@@ -44,10 +43,7 @@ func (e *Exported) writeParts(path string, maxPart int64) (err error) {
 	if err != nil {
 		return err
 	}
-	return atomicWrite(path+PartsSuffix, func(w io.Writer) error {
-		_, err := w.Write(append(raw, '\n'))
-		return err
-	})
+	return atomicfile.WriteBytes(path+PartsSuffix, 0o644, append(raw, '\n'))
 }
 
 type partWriter struct {

@@ -74,6 +74,7 @@ type options struct {
 	httpClient     *http.Client
 	maxPackageSize int64
 	githubToken    string
+	signatures     SignaturePolicy
 }
 
 // Option configures a Client in New.
@@ -141,6 +142,10 @@ func WithMaxPackageSize(n int64) Option { return func(o *options) { o.maxPackage
 // clients hard). Empty means none.
 func WithGitHubToken(token string) Option { return func(o *options) { o.githubToken = token } }
 
+// WithSignaturePolicy sets how strictly SHA256SUMS signatures are judged
+// (default: OpenTofu's, see [SignaturePolicy]).
+func WithSignaturePolicy(p SignaturePolicy) Option { return func(o *options) { o.signatures = p } }
+
 // Client talks to OpenTofu registries. It is safe for concurrent use; the
 // discovery cache is shared by all calls.
 type Client struct {
@@ -152,6 +157,8 @@ type Client struct {
 	// dl serves package and archive downloads: no total timeout, a stall
 	// timeout instead.
 	dl *retryablehttp.Client
+
+	signatures SignaturePolicy
 
 	mu    sync.Mutex
 	disco map[string]*discoEntry
@@ -211,7 +218,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	redirect := stripAuthOnRedirect(base.CheckRedirect)
 
-	c := &Client{opts: o, log: o.logger, disco: map[string]*discoEntry{}}
+	c := &Client{opts: o, log: o.logger, signatures: o.signatures, disco: map[string]*discoEntry{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,106 @@
+package provenance
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
+)
+
+// MaxLayerSize bounds each layer of a provenance artifact
+// (SHA256SUMS, signature, key) read back, so a hostile registry or bundle
+// cannot make a check hold a large blob in memory.
+const MaxLayerSize = 4 << 20
+
+// CheckStored verifies offline, again, the provenance artifact
+// kept next to a provider index (see [manifest.Provenance]): raw is its
+// manifest, which must have subject as its subject, and read returns the
+// bytes of one of its layers (from the registry, from a bundle). The
+// SHA256SUMS must verify against the stored signature and key as
+// [upstream.CheckProvenance] checks it under p; without a signature it
+// passes, with a warning, only where p allows it (OpenTofu's exception for
+// registry.opentofu.org). address is the provider's "host/namespace/type".
+// Errors wrap [ErrProvenance].
+func (p Policy) CheckStored(address string, raw []byte, subject digest.Digest, read func(descriptor.Descriptor) ([]byte, error)) (*upstream.Provenance, error) {
+	pm, err := manifest.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: provenance manifest: %w", ErrProvenance, err)
+	}
+	if pm.ArtifactType != manifest.ProvenanceArtifactType {
+		return nil, fmt.Errorf("%w: artifact type %q, want %s", ErrProvenance, pm.ArtifactType, manifest.ProvenanceArtifactType)
+	}
+	if pm.Subject == nil || pm.Subject.Digest != subject {
+		return nil, fmt.Errorf("%w: provenance manifest does not refer to %s", ErrProvenance, subject)
+	}
+	var sums, sig []byte
+	var keys []string
+	for _, l := range pm.Layers {
+		if l.MediaType != manifest.SHA256SUMSMediaType && l.MediaType != manifest.SignatureMediaType && l.MediaType != manifest.PublicKeyMediaType {
+			continue
+		}
+		if l.Size < 0 || l.Size > MaxLayerSize {
+			return nil, fmt.Errorf("%w: layer %s (%s) is %d bytes", ErrProvenance, l.Digest, l.MediaType, l.Size)
+		}
+		data, err := read(l)
+		if err != nil {
+			return nil, fmt.Errorf("%w: layer %s (%s): %w", ErrProvenance, l.Digest, l.MediaType, err)
+		}
+		switch l.MediaType {
+		case manifest.SHA256SUMSMediaType:
+			sums = data
+		case manifest.SignatureMediaType:
+			sig = data
+		case manifest.PublicKeyMediaType:
+			keys = append(keys, string(data))
+		}
+	}
+	if sums == nil {
+		return nil, fmt.Errorf("%w: no SHA256SUMS layer", ErrProvenance)
+	}
+	allowUnsigned := sig == nil && p.MayBeUnsigned(address)
+	prov, err := upstream.CheckProvenance(sums, sig, keys, allowUnsigned, p.Signatures)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProvenance, err)
+	}
+	return prov, nil
+}
+
+// CheckPackageSigned checks that the signed SHA256SUMS lists a platform
+// manifest's zip layer as the package of this version and platform
+// ("linux_amd64"): under the file name of its title annotation, which must
+// end in _<version>_<os>_<arch>.zip as release files are named (so a
+// signed package of another version cannot be relabelled), or, for tags
+// pushed by other tools without a title, under a name with that ending.
+// A miss wraps [upstream.ErrChecksumMismatch].
+func CheckPackageSigned(prov *upstream.Provenance, layer descriptor.Descriptor, version, platform string) error {
+	suffix := "_" + version + "_" + platform + ".zip"
+	if name := layer.Annotations[manifest.TitleAnnotation]; name != "" {
+		if !strings.HasSuffix(name, suffix) {
+			return fmt.Errorf("package %s is named %q, not the *%s of this version and platform: %w", layer.Digest, name, suffix, upstream.ErrChecksumMismatch)
+		}
+		return prov.CheckFile(name, layer.Digest.Encoded())
+	}
+	for name, sum := range prov.Sums {
+		if sum == layer.Digest.Encoded() && strings.HasSuffix(name, suffix) {
+			return nil
+		}
+	}
+	return fmt.Errorf("package %s is not in the signed SHA256SUMS as a *%s file: %w", layer.Digest, suffix, upstream.ErrChecksumMismatch)
+}
+
+// ReleasesPlatform reports whether a signed SHA256SUMS lists a package for
+// platform ("linux_amd64"): provider release files are named
+// terraform-provider-<type>_<version>_<os>_<arch>.zip.
+func ReleasesPlatform(sums map[string]string, platform string) bool {
+	suffix := "_" + platform + ".zip"
+	for name := range sums {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
