@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -628,20 +630,11 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: provenance manifest %s not in the bundle", ErrProvenance, a.Provenance.Digest)
 	}
-	prov, err := im.opts.Policy.CheckStored(a.Address, raw, a.Manifest.Digest, func(l descriptor.Descriptor) ([]byte, error) {
-		data, ok := im.small[l.Digest]
-		if !ok {
-			return nil, errors.New("not in the bundle")
-		}
-		return data, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: provenance %s: %w", ErrProvenance, a.Provenance.Digest, err)
-	}
 	info, err := manifest.ParseProviderIndex(im.manifests[a.Manifest.Digest])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProvenance, err)
 	}
+	layers := map[string]descriptor.Descriptor{}
 	for key, p := range info.Platforms {
 		praw, carried := im.manifests[p.Manifest.Digest]
 		if !carried {
@@ -651,9 +644,20 @@ func (im *importer) checkProvenance(a *importArtifact) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
 		}
-		if err := provenance.CheckPackageSigned(prov, layer, a.Version, key); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, err)
+		layers[key] = layer
+	}
+	prov, unsigned, err := im.opts.Policy.CheckRelease(a.Address, a.Version, raw, a.Manifest.Digest, func(l descriptor.Descriptor) ([]byte, error) {
+		data, ok := im.small[l.Digest]
+		if !ok {
+			return nil, errors.New("not in the bundle")
 		}
+		return data, nil
+	}, layers)
+	if err != nil {
+		return nil, fmt.Errorf("%w: provenance %s: %w", ErrProvenance, a.Provenance.Digest, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(unsigned)) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrProvenance, key, unsigned[key])
 	}
 	return prov.Warnings, nil
 }

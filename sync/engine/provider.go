@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
+
 	"github.com/hashicorp/go-version"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
@@ -450,15 +452,8 @@ func (r *run) pushProvenance(ctx context.Context, repo string, subject descripto
 
 // provenanceCache verifies a version's SHA256SUMS once for all its platforms.
 type provenanceCache struct {
-	source  ProviderSource
-	mu      sync.Mutex
-	entries map[string]*provenanceEntry
-}
-
-type provenanceEntry struct {
-	once sync.Once
-	p    *upstream.Provenance
-	err  error
+	source ProviderSource
+	memo   sched.Memo[string, *upstream.Provenance]
 }
 
 func (c *provenanceCache) get(ctx context.Context, pkg *upstream.ProviderPackage) (*upstream.Provenance, error) {
@@ -468,26 +463,16 @@ func (c *provenanceCache) get(ctx context.Context, pkg *upstream.ProviderPackage
 	for _, k := range pkg.SigningKeys {
 		key += "\x00" + k.KeyID + "\x00" + k.ASCIIArmor
 	}
-	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = map[string]*provenanceEntry{}
-	}
-	ent, ok := c.entries[key]
-	if !ok {
-		ent = &provenanceEntry{}
-		c.entries[key] = ent
-	}
-	c.mu.Unlock()
-	ent.once.Do(func() { ent.p, ent.err = c.source.VerifyProvenance(ctx, pkg) })
-	if ent.err != nil {
-		return nil, ent.err
+	p, err := c.memo.Get(ctx, key, func() (*upstream.Provenance, error) { return c.source.VerifyProvenance(ctx, pkg) })
+	if err != nil {
+		return nil, err
 	}
 	// The signed file is shared, but each platform's line must match its own shasum.
-	if got := ent.p.Sums[pkg.Filename]; got != pkg.SHA256 {
+	if got := p.Sums[pkg.Filename]; got != pkg.SHA256 {
 		return nil, fmt.Errorf("provider %s %s %s: %w: signed SHA256SUMS line for %s is %q, registry says %s",
 			pkg.Provider, pkg.Version, pkg.Platform, upstream.ErrChecksumMismatch, pkg.Filename, got, pkg.SHA256)
 	}
-	return ent.p, nil
+	return p, nil
 }
 
 // progressWriter forwards writes to the spool file and reports byte counts.

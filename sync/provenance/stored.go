@@ -104,3 +104,25 @@ func ReleasesPlatform(sums map[string]string, platform string) bool {
 	}
 	return false
 }
+
+// CheckRelease re-verifies the provenance artifact raw kept for the index
+// of a provider version (see [Policy.CheckStored]), then that its signed
+// SHA256SUMS lists each package of layers (platform "os_arch" → the zip
+// layer of that platform's manifest) as that version's file for that
+// platform (see [CheckPackageSigned]). It returns the verified provenance
+// and, for each platform whose package it does not sign, why; the error is
+// for an artifact that does not verify at all. Verify and import both
+// decide with it.
+func (p Policy) CheckRelease(address, version string, raw []byte, index digest.Digest, read func(descriptor.Descriptor) ([]byte, error), layers map[string]descriptor.Descriptor) (*upstream.Provenance, map[string]error, error) {
+	prov, err := p.CheckStored(address, raw, index, read)
+	if err != nil {
+		return nil, nil, err
+	}
+	unsigned := map[string]error{}
+	for key, layer := range layers {
+		if err := CheckPackageSigned(prov, layer, version, key); err != nil {
+			unsigned[key] = err
+		}
+	}
+	return prov, unsigned, nil
+}

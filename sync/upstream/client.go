@@ -27,8 +27,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -160,8 +161,9 @@ type Client struct {
 
 	signatures SignaturePolicy
 
-	mu    sync.Mutex
-	disco map[string]*discoEntry
+	// disco holds each host's discovery document, fetched once and
+	// shared by concurrent callers.
+	disco sched.Memo[string, *discoDoc]
 }
 
 // New returns a Client configured by opts.
@@ -218,7 +220,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	redirect := stripAuthOnRedirect(base.CheckRedirect)
 
-	c := &Client{opts: o, log: o.logger, signatures: o.signatures, disco: map[string]*discoEntry{}}
+	c := &Client{opts: o, log: o.logger, signatures: o.signatures}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

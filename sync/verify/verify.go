@@ -160,7 +160,7 @@ func WithPolicy(p provenance.Policy) Option { return func(v *verifier) { v.polic
 // module version: one GET of the manifest and one HEAD of its layer. Deep
 // replaces each HEAD by a GET of the whole blob.
 func Run(ctx context.Context, cfg *config.Config, t Target, opts ...Option) (*Report, error) {
-	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler), blobs: map[blobKey]*blobCheck{}}
+	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(v)
 	}
@@ -217,7 +217,7 @@ type verifier struct {
 
 	mu     sync.Mutex
 	report *Report
-	blobs  map[blobKey]*blobCheck
+	blobs  sched.Memo[blobKey, blobCheck]
 }
 
 type verifyEntry struct {
@@ -408,27 +408,22 @@ type blobKey struct {
 	size   int64
 }
 
+// blobCheck is what checking a blob found; code is "" when it is fine.
 type blobCheck struct {
-	once sync.Once
-	code ProblemCode // "" when the blob is fine
+	code ProblemCode
 	msg  string
 }
 
 func (v *verifier) checkBlob(ctx context.Context, f finding, role string, d descriptor.Descriptor) {
 	key := blobKey{repo: f.e.repo, digest: d.Digest, size: d.Size}
-	v.mu.Lock()
-	bc := v.blobs[key]
-	if bc == nil {
-		bc = &blobCheck{}
-		v.blobs[key] = bc
-	}
-	v.mu.Unlock()
-	bc.once.Do(func() {
+	bc, _ := v.blobs.Get(ctx, key, func() (blobCheck, error) {
+		var bc blobCheck
 		if v.deep {
 			bc.code, bc.msg = v.hashBlob(ctx, f.e.repo, d)
 		} else {
 			bc.code, bc.msg = v.headBlob(ctx, f.e.repo, d)
 		}
+		return bc, nil
 	})
 	if bc.code != "" && ctx.Err() == nil {
 		v.problem(f, bc.code, "%s blob %s: %s", role, d.Digest, bc.msg)
@@ -503,9 +498,15 @@ func (v *verifier) checkProvenance(ctx context.Context, f finding, index digest.
 		v.warn(f, WarningNoProvenance, "no provenance (signed SHA256SUMS) refers to index %s: packages cannot be checked against upstream's signature (tag pushed by another tool?)", index)
 		return nil
 	}
+	layers := map[string]descriptor.Descriptor{}
+	for _, pc := range platforms {
+		if pc.ok {
+			layers[pc.key] = pc.layer
+		}
+	}
 	var verified map[string]string
 	for _, ref := range refs {
-		prov, err := v.readProvenance(ctx, f, index, ref.Digest)
+		prov, unsigned, err := v.readProvenance(ctx, f, index, ref.Digest, layers)
 		if err != nil {
 			if ctx.Err() == nil {
 				v.problem(f, ProblemProvenance, "provenance %s: %v", ref.Digest, err)
@@ -515,31 +516,26 @@ func (v *verifier) checkProvenance(ctx context.Context, f finding, index digest.
 		for _, w := range prov.Warnings {
 			v.warn(f, WarningProvenance, "provenance %s: %s", ref.Digest, w)
 		}
-		good := true
 		for _, pc := range platforms {
-			if !pc.ok {
-				continue
-			}
-			if err := provenance.CheckPackageSigned(prov, pc.layer, f.version, pc.key); err != nil {
-				good = false
+			if err := unsigned[pc.key]; err != nil {
 				v.problem(f.at(pc.key), ProblemProvenance, "layer %s: %v (provenance %s)", pc.layer.Digest, err, ref.Digest)
 			}
 		}
-		if good && verified == nil {
+		if len(unsigned) == 0 && verified == nil {
 			verified = prov.Sums
 		}
 	}
 	return verified
 }
 
-func (v *verifier) readProvenance(ctx context.Context, f finding, index, d digest.Digest) (*upstream.Provenance, error) {
+func (v *verifier) readProvenance(ctx context.Context, f finding, index, d digest.Digest, layers map[string]descriptor.Descriptor) (*upstream.Provenance, map[string]error, error) {
 	raw, _, err := v.target.ManifestByDigest(ctx, f.e.repo, d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return v.policy.CheckStored(f.e.address, raw, index, func(l descriptor.Descriptor) ([]byte, error) {
+	return v.policy.CheckRelease(f.e.address, f.version, raw, index, func(l descriptor.Descriptor) ([]byte, error) {
 		return provenance.ReadLayer(ctx, v.target, f.e.repo, l)
-	})
+	}, layers)
 }
 
 func sortFindings(ps []Problem) {
