@@ -37,6 +37,7 @@ func commonFlags() []cli.Flag {
 type env struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	policy provenance.Policy
 }
 
 func setup(c *cli.Context) (*env, error) {
@@ -48,7 +49,11 @@ func setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
-	return &env{cfg: cfg, logger: logger}, nil
+	policy, err := trustPolicy(cfg)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailed)
+	}
+	return &env{cfg: cfg, logger: logger, policy: policy}, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -77,7 +82,8 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 		upstream.WithLogger(e.logger),
 		upstream.WithUserAgent(userAgent()),
 		upstream.WithHostServices(hosts),
-		upstream.WithSignaturePolicy(e.policy().Signatures),
+		upstream.WithSignaturePolicy(e.policy.Signatures),
+		upstream.WithReleaseCheck(e.policy.ReleaseCheck()),
 	}
 	if e.cfg.Upstream.CAFile != "" {
 		opts = append(opts, upstream.WithCAFile(e.cfg.Upstream.CAFile))
@@ -88,9 +94,18 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 	return upstream.New(opts...)
 }
 
-// policy is what this run trusts, from OpenTofu's environment variables.
-func (e *env) policy() provenance.Policy {
-	return provenance.Policy{Signatures: upstream.SignaturePolicyFromEnv(os.Getenv)}
+// trustPolicy is what the plan's trust section and OpenTofu's environment
+// variables pin; the connected side (sync, export) and verify also trust
+// the keys upstream serves (or the registry stores) when none is pinned,
+// and OpenTofu's registry.opentofu.org exception. Import decides per
+// bundle (see bundle.ImportOptions).
+func trustPolicy(cfg *config.Config) (provenance.Policy, error) {
+	p, err := provenance.FromConfig(cfg.Trust, upstream.SignaturePolicyFromEnv(os.Getenv))
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	p.CarriedKeysTrusted, p.OpenTofuException = true, true
+	return p, nil
 }
 
 func (e *env) target(c *cli.Context) (*target.Target, error) {

@@ -40,6 +40,7 @@ func runVerify(c *cli.Context) error {
 		verify.WithDeep(c.Bool("deep")),
 		verify.WithConcurrency(c.Int("concurrency")),
 		verify.WithLogger(e.logger),
+		verify.WithPolicy(e.policy),
 	)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
@@ -71,6 +72,9 @@ func renderVerify(out io.Writer, target string, rep *verify.Report) {
 	}
 	section("Problems:", rep.Problems)
 	section("Warnings:", rep.Warnings)
+	if !rep.KeysPinned {
+		fmt.Fprintln(out, "Signing keys: not pinned; each provenance was checked against the key stored next to it. Set trust.provider_keys to check against keys you pinned.")
+	}
 	fmt.Fprintf(out, "Verify: %s checked, %s.\n", plural(rep.Checked, "version"), plural(len(rep.Problems), "problem"))
 }
 

@@ -145,7 +145,7 @@ func (w *world) export(cfg *config.Config, inv *bundle.Inventory) (*bundle.Expor
 }
 
 func importBytes(t *testing.T, cfg *config.Config, data []byte) (*item.Run, error) {
-	return bundle.Import(context.Background(), cfg, openTarget(t, cfg), bytes.NewReader(data), bundle.ImportOptions{SpoolDir: t.TempDir()})
+	return bundle.Import(context.Background(), cfg, openTarget(t, cfg), bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: t.TempDir()}))
 }
 
 // tagDigests lists "repo:tag digest" for every version tag of cfg's providers.
@@ -412,7 +412,7 @@ func TestInterruptedImportResumesWithoutReuploading(t *testing.T) {
 	_, data := w.export(w.config(nil, defaultTemplate, planAB), nil)
 	reg := testregistry.New(t)
 	cfg := w.config(reg, defaultTemplate, planAB)
-	_, err := bundle.Import(context.Background(), cfg, openTarget(t, cfg), &failingReader{r: bytes.NewReader(data), n: len(data) * 3 / 4}, bundle.ImportOptions{})
+	_, err := bundle.Import(context.Background(), cfg, openTarget(t, cfg), &failingReader{r: bytes.NewReader(data), n: len(data) * 3 / 4}, signed(t, data, bundle.ImportOptions{}))
 	if err == nil {
 		t.Fatal("interrupted import succeeded")
 	}
@@ -461,7 +461,7 @@ func TestSplitBundleParts(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := w.config(reg, defaultTemplate, planAB)
-		res, err := bundle.Import(context.Background(), cfg, openTarget(t, cfg), r, bundle.ImportOptions{})
+		res, err := bundle.Import(context.Background(), cfg, openTarget(t, cfg), r, signed(t, data, bundle.ImportOptions{}))
 		_ = r.Close()
 		if err != nil || res.Count(item.Done) != 3 {
 			t.Fatalf("import from %s: %v", arg, err)
@@ -479,7 +479,7 @@ func TestSplitBundleParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := w.config(reg, defaultTemplate, planAB)
-	_, err = bundle.Import(context.Background(), cfg, openTarget(t, cfg), r, bundle.ImportOptions{})
+	_, err = bundle.Import(context.Background(), cfg, openTarget(t, cfg), r, signed(t, data, bundle.ImportOptions{}))
 	_ = r.Close()
 	if !errors.Is(err, bundle.ErrCorrupt) || !strings.Contains(err.Error(), "part "+filepath.Base(second)) {
 		t.Fatalf("corrupt part: %v", err)

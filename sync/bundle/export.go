@@ -139,11 +139,17 @@ func (s *stage) describe(it item.Result) (Artifact, error) {
 	return a, nil
 }
 
+// metadataBytes is the metadata entry exactly as WriteTar writes it and
+// Sign signs it.
+func (e *Exported) metadataBytes() ([]byte, error) {
+	return json.MarshalIndent(e.Metadata, "", "  ")
+}
+
 // WriteTar writes the bundle as one tar stream: metadata first, so an
 // importer streaming it knows what to expect before any blob arrives.
 func (e *Exported) WriteTar(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	meta, err := json.MarshalIndent(e.Metadata, "", "  ")
+	meta, err := e.metadataBytes()
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func importWith(t *testing.T, cfg *config.Config, data []byte, limit int) (*item
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle.Import(context.Background(), cfg, tg, bytes.NewReader(data), bundle.ImportOptions{SpoolDir: t.TempDir(), Concurrency: 2})
+	return bundle.Import(context.Background(), cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: t.TempDir(), Concurrency: 2}))
 }
 
 // visible checks every version tag of the bundle's repositories is complete

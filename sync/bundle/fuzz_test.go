@@ -107,8 +107,8 @@ type importFuzz struct {
 func newImportFuzz(tb testing.TB) *importFuzz {
 	tb.Helper()
 	h := &importFuzz{cfg: fuzzConfig(tb, "", fuzzPlanBody), base: newMemTarget()}
-	res, err := bundle.Import(context.Background(), h.cfg, h.base, bytes.NewReader(readCorpusBytes(tb, "FuzzImportBundle", seedBase)),
-		bundle.ImportOptions{SpoolDir: tb.TempDir()})
+	seed := readCorpusBytes(tb, "FuzzImportBundle", seedBase)
+	res, err := bundle.Import(context.Background(), h.cfg, h.base, bytes.NewReader(seed), signed(tb, seed, bundle.ImportOptions{SpoolDir: tb.TempDir()}))
 	if err != nil || res.Count(item.Done) != 1 {
 		tb.Fatalf("importing the base seed: %v %+v", err, res)
 	}
@@ -132,7 +132,7 @@ func (h *importFuzz) withMetadata(meta []byte) []byte {
 // importErrors are the errors Import may answer hostile input with: the
 // package's sentinels, or the target refusing a push.
 var importErrors = []error{bundle.ErrFormat, bundle.ErrCorrupt, bundle.ErrUnsafeEntry, bundle.ErrBaseMissing,
-	bundle.ErrMissingPart, bundle.ErrProvenance, errRefused}
+	bundle.ErrMissingPart, bundle.ErrProvenance, bundle.ErrNotInPlan, bundle.ErrUnsafeModule, errRefused}
 
 // allocBudget bounds what importing n bytes may allocate in all: the
 // metadata limit plus generous per-byte overhead, far below anything a
@@ -144,7 +144,7 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 	spool := t.TempDir()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), bundle.ImportOptions{SpoolDir: spool, Concurrency: 2})
+	res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > allocBudget(len(data)) {
 		t.Fatalf("importing %d bytes allocated %d bytes", len(data), grew)
@@ -218,7 +218,7 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 	}
 	// A bundle that went in completely goes in again as a no-op.
 	writes, tags := tg.writes, len(tg.tagged)
-	res, err = bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), bundle.ImportOptions{SpoolDir: spool, Concurrency: 2})
+	res, err = bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
 	if err != nil || tg.writes != writes || len(tg.tagged) != tags || res.Count(item.Unchanged) != len(res.Items) {
 		t.Fatalf("second import of the same bundle: %v, %d pushes, %d tags, %+v", err, tg.writes-writes, len(tg.tagged)-tags, res.Items)
 	}
@@ -543,7 +543,7 @@ func exportSeeds(t *testing.T) map[string][]byte {
 	seeds := map[string][]byte{seedBase: export(fuzzBasePlanBody, nil), seedFull: export(fuzzPlanBody, nil)}
 	base := newMemTarget()
 	cfg := fuzzConfig(t, "", fuzzPlanBody)
-	if _, err := bundle.Import(context.Background(), cfg, base, bytes.NewReader(seeds[seedBase]), bundle.ImportOptions{SpoolDir: t.TempDir()}); err != nil {
+	if _, err := bundle.Import(context.Background(), cfg, base, bytes.NewReader(seeds[seedBase]), signed(t, seeds[seedBase], bundle.ImportOptions{SpoolDir: t.TempDir()})); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := bundle.TakeInventory(context.Background(), cfg, base, "inside", "fuzz-seed")
@@ -729,7 +729,8 @@ func TestFuzzSeedsStillImport(t *testing.T) {
 	}{{seedFull, 2, 0}, {seedDiff, 2, 0}, {seedBase, 0, 1}} {
 		t.Run(c.seed, func(t *testing.T) {
 			tg := h.base.clone()
-			res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(readCorpusBytes(t, "FuzzImportBundle", c.seed)), bundle.ImportOptions{SpoolDir: t.TempDir()})
+			seed := readCorpusBytes(t, "FuzzImportBundle", c.seed)
+			res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(seed), signed(t, seed, bundle.ImportOptions{SpoolDir: t.TempDir()}))
 			if err != nil || res.Count(item.Done) != c.done || res.Count(item.Unchanged) != c.unc {
 				t.Fatalf("%v %+v", err, res.Items)
 			}

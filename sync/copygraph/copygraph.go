@@ -23,7 +23,8 @@ import (
 )
 
 // Source opens a blob's content from its start; it is called once per
-// upload attempt, so a failed push can be retried from the beginning.
+// upload, and a reader that is an io.Closer is closed after it. Return an
+// io.ReadSeeker so a failed upload can be retried from the beginning.
 type Source func() (io.Reader, error)
 
 // Copier pushes blobs and manifests into a [target.Publisher]. The zero
@@ -133,6 +134,9 @@ func (c *Copier) pushBlob(ctx context.Context, repo string, d descriptor.Descrip
 	r, err := src()
 	if err != nil {
 		return 0, fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	if closer, ok := r.(io.Closer); ok {
+		defer closer.Close()
 	}
 	if err := c.pub.PutBlob(ctx, repo, d, r); err != nil {
 		return 0, err

@@ -20,11 +20,11 @@ const MaxLayerSize = 4 << 20
 // kept next to a provider index (see [manifest.Provenance]): raw is its
 // manifest, which must have subject as its subject, and read returns the
 // bytes of one of its layers (from the registry, from a bundle). The
-// SHA256SUMS must verify against the stored signature and key as
-// [upstream.CheckProvenance] checks it under p; without a signature it
-// passes, with a warning, only where p allows it (OpenTofu's exception for
-// registry.opentofu.org). address is the provider's "host/namespace/type".
-// Errors wrap [ErrProvenance].
+// SHA256SUMS must verify against the stored signature with a key p trusts
+// ([Policy.CheckSigned]: the stored key counts only when p trusts carried
+// keys); without a valid signature it passes, with a warning, only where p
+// allows it. address is the provider's "host/namespace/type". Errors wrap
+// [ErrProvenance].
 func (p Policy) CheckStored(address string, raw []byte, subject digest.Digest, read func(descriptor.Descriptor) ([]byte, error)) (*upstream.Provenance, error) {
 	pm, err := manifest.Parse(raw)
 	if err != nil {
@@ -38,10 +38,17 @@ func (p Policy) CheckStored(address string, raw []byte, subject digest.Digest, r
 	}
 	var sums, sig []byte
 	var keys []string
+	seen := map[string]bool{}
 	for _, l := range pm.Layers {
-		if l.MediaType != manifest.SHA256SUMSMediaType && l.MediaType != manifest.SignatureMediaType && l.MediaType != manifest.PublicKeyMediaType {
+		if !IsLayer(l.MediaType) {
 			continue
 		}
+		if seen[l.MediaType] {
+			// One release has one SHA256SUMS, one signature and the one key
+			// that made it: more is someone's attempt to slip another in.
+			return nil, fmt.Errorf("%w: more than one %s layer", ErrProvenance, l.MediaType)
+		}
+		seen[l.MediaType] = true
 		if l.Size < 0 || l.Size > MaxLayerSize {
 			return nil, fmt.Errorf("%w: layer %s (%s) is %d bytes", ErrProvenance, l.Digest, l.MediaType, l.Size)
 		}
@@ -61,8 +68,7 @@ func (p Policy) CheckStored(address string, raw []byte, subject digest.Digest, r
 	if sums == nil {
 		return nil, fmt.Errorf("%w: no SHA256SUMS layer", ErrProvenance)
 	}
-	allowUnsigned := sig == nil && p.MayBeUnsigned(address)
-	prov, err := upstream.CheckProvenance(sums, sig, keys, allowUnsigned, p.Signatures)
+	prov, err := p.CheckSigned(address, sums, sig, keys)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProvenance, err)
 	}
@@ -72,24 +78,23 @@ func (p Policy) CheckStored(address string, raw []byte, subject digest.Digest, r
 // CheckPackageSigned checks that the signed SHA256SUMS lists a platform
 // manifest's zip layer as the package of this version and platform
 // ("linux_amd64"): under the file name of its title annotation, which must
-// end in _<version>_<os>_<arch>.zip as release files are named (so a
-// signed package of another version cannot be relabelled), or, for tags
-// pushed by other tools without a title, under a name with that ending.
+// be terraform-provider-<type>_<version>_<os>_<arch>.zip as release files
+// are named (so a signed package of another provider, version or platform
+// cannot be relabelled), or, for tags pushed by other tools without a
+// title, under that name.
 // A miss wraps [upstream.ErrChecksumMismatch].
-func CheckPackageSigned(prov *upstream.Provenance, layer descriptor.Descriptor, version, platform string) error {
-	suffix := "_" + version + "_" + platform + ".zip"
+func CheckPackageSigned(prov *upstream.Provenance, layer descriptor.Descriptor, providerType, version, platform string) error {
+	want := "terraform-provider-" + providerType + "_" + version + "_" + platform + ".zip"
 	if name := layer.Annotations[manifest.TitleAnnotation]; name != "" {
-		if !strings.HasSuffix(name, suffix) {
-			return fmt.Errorf("package %s is named %q, not the *%s of this version and platform: %w", layer.Digest, name, suffix, upstream.ErrChecksumMismatch)
+		if name != want {
+			return fmt.Errorf("package %s is named %q, not %s, the file of this provider, version and platform: %w", layer.Digest, name, want, upstream.ErrChecksumMismatch)
 		}
 		return prov.CheckFile(name, layer.Digest.Encoded())
 	}
-	for name, sum := range prov.Sums {
-		if sum == layer.Digest.Encoded() && strings.HasSuffix(name, suffix) {
-			return nil
-		}
+	if sum, ok := prov.Sums[want]; ok && sum == layer.Digest.Encoded() {
+		return nil
 	}
-	return fmt.Errorf("package %s is not in the signed SHA256SUMS as a *%s file: %w", layer.Digest, suffix, upstream.ErrChecksumMismatch)
+	return fmt.Errorf("package %s is not in the signed SHA256SUMS as %s: %w", layer.Digest, want, upstream.ErrChecksumMismatch)
 }
 
 // ReleasesPlatform reports whether a signed SHA256SUMS lists a package for
@@ -119,8 +124,9 @@ func (p Policy) CheckRelease(address, version string, raw []byte, index digest.D
 		return nil, nil, err
 	}
 	unsigned := map[string]error{}
+	providerType := address[strings.LastIndexByte(address, '/')+1:]
 	for key, layer := range layers {
-		if err := CheckPackageSigned(prov, layer, version, key); err != nil {
+		if err := CheckPackageSigned(prov, layer, providerType, version, key); err != nil {
 			unsigned[key] = err
 		}
 	}

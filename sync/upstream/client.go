@@ -76,6 +76,7 @@ type options struct {
 	maxPackageSize int64
 	githubToken    string
 	signatures     SignaturePolicy
+	releaseCheck   ReleaseCheck
 }
 
 // Option configures a Client in New.
@@ -142,6 +143,11 @@ func WithMaxPackageSize(n int64) Option { return func(o *options) { o.maxPackage
 // api.github.com and codeload.github.com only (GitHub rate-limits anonymous
 // clients hard). Empty means none.
 func WithGitHubToken(token string) Option { return func(o *options) { o.githubToken = token } }
+
+// WithReleaseCheck sets who decides whether a release's SHA256SUMS is
+// signed by a trusted key (pinned keys, providers allowed unsigned); by
+// default the keys the registry serves are trusted, as OpenTofu does.
+func WithReleaseCheck(f ReleaseCheck) Option { return func(o *options) { o.releaseCheck = f } }
 
 // WithSignaturePolicy sets how strictly SHA256SUMS signatures are judged
 // (default: OpenTofu's, see [SignaturePolicy]).

@@ -26,6 +26,11 @@ const (
 	EnforceGPGExpirationEnv = "OPENTOFU_ENFORCE_GPG_EXPIRATION"
 )
 
+// ReleaseCheck decides whether a provider release's SHA256SUMS is signed by
+// a key this run trusts, given the keys the registry served, and parses it
+// (see the provenance package's Policy.CheckSigned).
+type ReleaseCheck func(a config.ProviderAddr, sums, sig []byte, served []string) (*Provenance, error)
+
 // SignaturePolicy is how strictly signatures are judged. The zero value is
 // OpenTofu's default: expired keys are accepted with a warning, and
 // providers of registry.opentofu.org may come without signing keys.
@@ -91,9 +96,11 @@ func (p *Provenance) CheckFile(filename, sha256hex string) error {
 // VerifyProvenance downloads pkg's SHA256SUMS and its signature (without
 // credentials), checks the signature against pkg.SigningKeys, then checks
 // that the SHA256SUMS line for pkg.Filename and any "zh:" hash the registry
-// gave equal pkg.SHA256. With no keys, registry.opentofu.org is exempt (with
-// a warning), as in OpenTofu, unless the client's [SignaturePolicy] enforces
-// validation; elsewhere no keys is ErrNoSigningKeys.
+// gave equal pkg.SHA256. Which keys count is the client's [ReleaseCheck]
+// (WithReleaseCheck); by default the keys the registry served, and with no
+// keys registry.opentofu.org is exempt (with a warning), as in OpenTofu,
+// unless the client's [SignaturePolicy] enforces validation; elsewhere no
+// keys is ErrNoSigningKeys.
 func (c *Client) VerifyProvenance(ctx context.Context, pkg *ProviderPackage) (*Provenance, error) {
 	sums, err := c.fetchSmall(ctx, pkg.SHASumsURL)
 	if err != nil {
@@ -107,7 +114,12 @@ func (c *Client) VerifyProvenance(ctx context.Context, pkg *ProviderPackage) (*P
 	for _, k := range pkg.SigningKeys {
 		keys = append(keys, k.ASCIIArmor)
 	}
-	prov, err := CheckProvenance(sums, sig, keys, c.signatures.MayBeUnsigned(pkg.Provider.Hostname), c.signatures)
+	var prov *Provenance
+	if c.opts.releaseCheck != nil {
+		prov, err = c.opts.releaseCheck(pkg.Provider, sums, sig, keys)
+	} else {
+		prov, err = CheckProvenance(sums, sig, keys, c.signatures.MayBeUnsigned(pkg.Provider.Hostname), c.signatures)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pkg, err)
 	}

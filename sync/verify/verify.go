@@ -110,6 +110,11 @@ func (p Problem) String() string {
 // and never nil.
 type Report struct {
 	Deep bool `json:"deep"`
+	// KeysPinned says whether stored provenance was checked against keys
+	// pinned in trust.provider_keys; false means against the key stored
+	// next to each index, which proves integrity since the mirror fetched
+	// it, not who signed it.
+	KeysPinned bool `json:"keys_pinned"`
 	// Checked counts the versions (provider and module) examined.
 	Checked  int       `json:"checked"`
 	Problems []Problem `json:"problems"`
@@ -136,8 +141,9 @@ func WithConcurrency(n int) Option {
 // WithLogger sets the logger (debug: each version checked).
 func WithLogger(l *slog.Logger) Option { return func(v *verifier) { v.logger = l } }
 
-// WithPolicy sets what stored provenance must satisfy (default: OpenTofu's
-// signature rules, see [provenance.Policy]).
+// WithPolicy sets what stored provenance must satisfy. Default: the key
+// stored next to each index verifies it, and OpenTofu's exception for
+// registry.opentofu.org applies; with keys pinned, only they do.
 func WithPolicy(p provenance.Policy) Option { return func(v *verifier) { v.policy = p } }
 
 // Run checks that everything cfg names is in the target as OpenTofu
@@ -160,11 +166,12 @@ func WithPolicy(p provenance.Policy) Option { return func(v *verifier) { v.polic
 // module version: one GET of the manifest and one HEAD of its layer. Deep
 // replaces each HEAD by a GET of the whole blob.
 func Run(ctx context.Context, cfg *config.Config, t Target, opts ...Option) (*Report, error) {
-	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler)}
+	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler),
+		policy: provenance.Policy{CarriedKeysTrusted: true, OpenTofuException: true}}
 	for _, o := range opts {
 		o(v)
 	}
-	v.report = &Report{Deep: v.deep, Problems: []Problem{}, Warnings: []Problem{}}
+	v.report = &Report{Deep: v.deep, KeysPinned: v.policy.Pinned(), Problems: []Problem{}, Warnings: []Problem{}}
 
 	var entries []*verifyEntry
 	for _, p := range cfg.Providers {
