@@ -55,6 +55,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			inventoryCommand(),
 			exportCommand(),
 			importCommand(),
+			lockCommand(),
+			scanCommand(),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/lockfile"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/scan"
+)
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lock",
+		Usage:     "write DIR/.terraform.lock.hcl with every platform's hashes, from the target alone",
+		ArgsUsage: "[DIR]",
+		Flags: append(commonFlags(),
+			&cli.StringSliceFlag{Name: "platform", Usage: "OS_ARCH to hash (repeatable; default: every platform the mirror holds)"},
+			&cli.BoolFlag{Name: "upgrade", Usage: "select the newest allowed version even when the locked one is still allowed"},
+			spoolDirFlag(),
+		),
+		Action: runLockFile,
+	}
+}
+
+func runLockFile(c *cli.Context) error {
+	if c.NArg() > 1 {
+		return cli.Exit("lock: at most one DIR", exitFailed)
+	}
+	dir := c.Args().First()
+	if dir == "" {
+		dir = "."
+	}
+	var platforms []string
+	for _, p := range c.StringSlice("platform") {
+		for _, s := range strings.Split(p, ",") {
+			pl, err := config.ParsePlatform(strings.TrimSpace(s))
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("lock: --platform: %v", err), exitFailed)
+			}
+			platforms = append(platforms, pl.String())
+		}
+	}
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	found := scan.Configuration(dir)
+	for _, p := range found.Problems {
+		e.logger.Error("configuration", "problem", p.String())
+	}
+	if len(found.Problems) > 0 {
+		return cli.Exit(fmt.Sprintf("lock: %d problem(s) reading the configuration in %s", len(found.Problems), dir), exitFailed)
+	}
+	reqs, err := found.Requirements()
+	if err != nil {
+		return cli.Exit("lock: "+err.Error(), exitFailed)
+	}
+	path := filepath.Join(dir, lockfile.FileName)
+	old, err := lockfile.Read(path)
+	if err != nil {
+		return cli.Exit("lock: "+err.Error(), exitFailed)
+	}
+	tg, err := e.target(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	res, err := lockfile.Update(c.Context, tg, old, reqs, lockfile.Options{
+		Platforms:  platforms,
+		Upgrade:    c.Bool("upgrade"),
+		Repository: providerRepository(e.cfg),
+		SpoolDir:   c.String("spool-dir"),
+	})
+	if err != nil {
+		var lines []string
+		for _, line := range strings.Split(err.Error(), "\n") {
+			lines = append(lines, "  "+line)
+		}
+		return cli.Exit("lock: nothing written; from "+tg.String()+":\n"+strings.Join(lines, "\n"), exitFailed)
+	}
+	for _, w := range res.Warnings {
+		e.logger.Warn(w)
+	}
+	if err := lockfile.WriteFile(path, res.File.Bytes()); err != nil {
+		return cli.Exit("lock: "+err.Error(), exitFailed)
+	}
+	out := c.App.Writer
+	for _, ch := range res.Changes {
+		from := "new"
+		if ch.Old != "" && ch.Old != ch.New {
+			from = "was " + ch.Old
+		} else if ch.Old != "" {
+			from = "kept"
+		}
+		signed := "zh: from the signed SHA256SUMS"
+		if !ch.Signed {
+			signed = "zh: unsigned, held zips only"
+		}
+		fmt.Fprintf(out, "%s %s (%s): h1: for %s; %s\n", ch.Address, ch.New, from, strings.Join(ch.Platforms, ", "), signed)
+	}
+	fmt.Fprintf(out, "Wrote %s\n", path)
+	return nil
+}
+
+// providerRepository renders a provider's repository from the plan's
+// template.
+func providerRepository(cfg *config.Config) func(string) (string, error) {
+	return func(address string) (string, error) {
+		a, err := config.ParseProviderAddr(address)
+		if err != nil {
+			return "", err
+		}
+		if a.String() != address {
+			return "", errors.New("not a normalised provider address: " + address)
+		}
+		return config.RenderProviderRepository(cfg.Target.ProvidersRepository, a)
+	}
+}

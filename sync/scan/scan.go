@@ -1,0 +1,419 @@
+// Package scan reads OpenTofu configurations without running OpenTofu: the
+// provider requirements (required_providers) of a root module and its
+// local modules, every registry module call with its version constraint,
+// and the provider versions pinned in .terraform.lock.hcl files. It parses
+// with github.com/hashicorp/hcl/v2, as OpenTofu does; a file that does not
+// parse is a [Problem] naming the file and line, and the scan goes on.
+package scan
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/lockfile"
+)
+
+// ProviderRequirement is one entry of a required_providers block.
+type ProviderRequirement struct {
+	// Address is the normalised "hostname/namespace/type"; an entry without
+	// a source means hashicorp/<local name>, as OpenTofu reads it.
+	Address string
+	// Constraints is the "version" argument as written; "" when none.
+	Constraints string
+	// Dir is the module directory; File and Line locate the entry.
+	Dir, File string
+	Line      int
+}
+
+// ModuleCall is a module block whose source is a module registry address.
+type ModuleCall struct {
+	// Source is the registry address as written, without a //subdirectory.
+	Source string
+	// Addr is Source parsed.
+	Addr config.ModuleAddr
+	// Version is the "version" argument as written; "" when none.
+	Version string
+	// File and Line locate the module block.
+	File string
+	Line int
+}
+
+// LockedProvider is one provider block of a lock file.
+type LockedProvider struct {
+	lockfile.Provider
+	// Dir is the directory holding the lock file; File is its path.
+	Dir, File string
+}
+
+// Problem is a file that could not be read or an entry that makes no
+// sense; Line is 0 when unknown.
+type Problem struct {
+	File    string
+	Line    int
+	Message string
+}
+
+// String renders the problem as "file:line: message".
+func (p Problem) String() string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
+	}
+	return p.File + ": " + p.Message
+}
+
+// Findings is what a scan collected, each list in the order found
+// (directories sorted, files sorted). Empty lists are nil.
+type Findings struct {
+	Providers []ProviderRequirement
+	Modules   []ModuleCall
+	Locked    []LockedProvider
+	Problems  []Problem
+}
+
+// Configuration reads the root module in dir and, recursively, the local
+// modules it calls ("./" and "../" sources), as `tofu init` would load
+// them; lock files are not read. Registry modules are not followed (they
+// are not downloaded here).
+func Configuration(dir string) *Findings {
+	f := &Findings{}
+	seen := map[string]bool{}
+	queue := []string{filepath.Clean(dir)}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		queue = append(queue, f.readModule(d)...)
+	}
+	return f
+}
+
+// Walk reads every module directory under dirs (recursively, skipping
+// .terraform and .git directories), the local modules they call wherever
+// those are, and every .terraform.lock.hcl found.
+func Walk(dirs ...string) *Findings {
+	f := &Findings{}
+	seen := map[string]bool{}
+	var queue []string
+	for _, root := range dirs {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				f.Problems = append(f.Problems, Problem{File: p, Message: err.Error()})
+				return nil
+			}
+			if d.IsDir() {
+				if p != root && (d.Name() == ".terraform" || d.Name() == ".git") {
+					return filepath.SkipDir
+				}
+				queue = append(queue, filepath.Clean(p))
+			}
+			return nil
+		})
+		if err != nil {
+			f.Problems = append(f.Problems, Problem{File: root, Message: err.Error()})
+		}
+	}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		queue = append(queue, f.readModule(d)...)
+		f.readLock(d)
+	}
+	return f
+}
+
+func (f *Findings) readLock(dir string) {
+	path := filepath.Join(dir, lockfile.FileName)
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	lf, err := lockfile.Read(path)
+	if err != nil {
+		f.Problems = append(f.Problems, Problem{File: path, Message: err.Error()})
+	}
+	if lf == nil {
+		return
+	}
+	keys := make([]string, 0, len(lf.Providers))
+	for k := range lf.Providers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f.Locked = append(f.Locked, LockedProvider{Provider: *lf.Providers[k], Dir: dir, File: path})
+	}
+}
+
+// configFiles lists a directory's configuration files as OpenTofu loads
+// them: *.tf, *.tofu and their .json forms, where x.tofu hides x.tf.
+func configFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() {
+			names[e.Name()] = true
+		}
+	}
+	var out []string
+	for n := range names {
+		switch {
+		case strings.HasPrefix(n, ".") || strings.HasSuffix(n, "~") || strings.HasPrefix(n, "#"):
+		case strings.HasSuffix(n, ".tf"):
+			if !names[strings.TrimSuffix(n, ".tf")+".tofu"] {
+				out = append(out, n)
+			}
+		case strings.HasSuffix(n, ".tf.json"):
+			if !names[strings.TrimSuffix(n, ".tf.json")+".tofu.json"] {
+				out = append(out, n)
+			}
+		case strings.HasSuffix(n, ".tofu"), strings.HasSuffix(n, ".tofu.json"):
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// readModule parses one module directory and returns the directories of
+// the local modules it calls.
+func (f *Findings) readModule(dir string) []string {
+	files, err := configFiles(dir)
+	if err != nil {
+		f.Problems = append(f.Problems, Problem{File: dir, Message: err.Error()})
+		return nil
+	}
+	parser := hclparse.NewParser()
+	var local []string
+	for _, name := range files {
+		path := filepath.Join(dir, name)
+		var file *hcl.File
+		var diags hcl.Diagnostics
+		if strings.HasSuffix(name, ".json") {
+			file, diags = parser.ParseJSONFile(path)
+		} else {
+			file, diags = parser.ParseHCLFile(path)
+		}
+		f.diagnostics(path, diags)
+		if file == nil || diags.HasErrors() {
+			continue
+		}
+		local = append(local, f.readFile(dir, path, file.Body)...)
+	}
+	return local
+}
+
+// diagnostics records HCL errors as problems at their line.
+func (f *Findings) diagnostics(path string, diags hcl.Diagnostics) {
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		p := Problem{File: path, Message: d.Summary}
+		if d.Detail != "" {
+			p.Message += ": " + d.Detail
+		}
+		if d.Subject != nil {
+			p.Line = d.Subject.Start.Line
+		}
+		f.Problems = append(f.Problems, p)
+	}
+}
+
+func (f *Findings) problem(path string, r hcl.Range, format string, args ...any) {
+	f.Problems = append(f.Problems, Problem{File: path, Line: r.Start.Line, Message: fmt.Sprintf(format, args...)})
+}
+
+var fileSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+	{Type: "terraform"},
+	{Type: "module", LabelNames: []string{"name"}},
+}}
+
+// readFile collects one file's requirements and module calls.
+func (f *Findings) readFile(dir, path string, body hcl.Body) []string {
+	content, _, diags := body.PartialContent(fileSchema)
+	f.diagnostics(path, diags)
+	var local []string
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "terraform":
+			f.readTerraform(dir, path, b.Body)
+		case "module":
+			if d := f.readModuleCall(dir, path, b); d != "" {
+				local = append(local, d)
+			}
+		}
+	}
+	return local
+}
+
+func (f *Findings) readTerraform(dir, path string, body hcl.Body) {
+	content, _, diags := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "required_providers"}}})
+	f.diagnostics(path, diags)
+	for _, rp := range content.Blocks {
+		attrs, diags := rp.Body.JustAttributes()
+		f.diagnostics(path, diags)
+		names := make([]string, 0, len(attrs))
+		for n := range attrs {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool { return attrs[names[i]].Range.Start.Line < attrs[names[j]].Range.Start.Line })
+		for _, n := range names {
+			f.readRequirement(dir, path, n, attrs[n])
+		}
+	}
+}
+
+// readRequirement reads `name = { source = "...", version = "..." }` or the
+// legacy `name = "constraint"`. Other keys (configuration_aliases) are
+// references, never evaluated.
+func (f *Findings) readRequirement(dir, path, name string, a *hcl.Attribute) {
+	req := ProviderRequirement{Dir: dir, File: path, Line: a.Range.Start.Line}
+	source := ""
+	if pairs, diags := hcl.ExprMap(a.Expr); !diags.HasErrors() {
+		for _, kv := range pairs {
+			key := hcl.ExprAsKeyword(kv.Key)
+			if key == "" {
+				if v, d := kv.Key.Value(nil); !d.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+					key = v.AsString()
+				}
+			}
+			if key != "source" && key != "version" {
+				continue
+			}
+			s, ok := stringValue(kv.Value)
+			if !ok {
+				f.problem(path, kv.Value.Range(), "required_providers %s: %s must be a literal string", name, key)
+				return
+			}
+			if key == "source" {
+				source = s
+			} else {
+				req.Constraints = s
+			}
+		}
+	} else if s, ok := stringValue(a.Expr); ok {
+		req.Constraints = s
+	} else {
+		f.problem(path, a.Range, "required_providers %s: want { source = \"...\", version = \"...\" }", name)
+		return
+	}
+	if source == "" {
+		source = "hashicorp/" + name
+	}
+	addr, err := config.ParseProviderAddr(source)
+	if err != nil {
+		f.problem(path, a.Range, "required_providers %s: %v", name, err)
+		return
+	}
+	if addr.Hostname == "terraform.io" && addr.Namespace == "builtin" {
+		return // built into OpenTofu, never installed or locked
+	}
+	if req.Constraints != "" {
+		if _, err := lockfile.ParseConstraints(req.Constraints); err != nil {
+			f.problem(path, a.Range, "required_providers %s: %v", name, err)
+			return
+		}
+	}
+	req.Address = addr.String()
+	f.Providers = append(f.Providers, req)
+}
+
+func stringValue(e hcl.Expression) (string, bool) {
+	v, diags := e.Value(nil)
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
+		return "", false
+	}
+	return v.AsString(), true
+}
+
+// readModuleCall records a registry module call and returns the directory
+// of a local one ("" otherwise).
+func (f *Findings) readModuleCall(dir, path string, b *hcl.Block) string {
+	content, _, diags := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "source"}, {Name: "version"}}})
+	f.diagnostics(path, diags)
+	sa := content.Attributes["source"]
+	if sa == nil {
+		f.problem(path, b.DefRange, "module %q has no source", b.Labels[0])
+		return ""
+	}
+	source, ok := stringValue(sa.Expr)
+	if !ok {
+		f.problem(path, sa.Range, "module %q: source must be a literal string", b.Labels[0])
+		return ""
+	}
+	if strings.HasPrefix(source, "./") || strings.HasPrefix(source, "../") {
+		return filepath.Join(dir, filepath.FromSlash(source))
+	}
+	addr, pkg, ok := registrySource(source)
+	if !ok {
+		return "" // git, http, s3, oci:// and the like: no registry version to mirror
+	}
+	call := ModuleCall{Source: pkg, Addr: addr, File: path, Line: b.DefRange.Start.Line}
+	if va := content.Attributes["version"]; va != nil {
+		if call.Version, ok = stringValue(va.Expr); !ok {
+			f.problem(path, va.Range, "module %q: version must be a literal string", b.Labels[0])
+			return ""
+		}
+	}
+	f.Modules = append(f.Modules, call)
+	return ""
+}
+
+// registrySource reports whether a module source is a module registry
+// address, as OpenTofu tells them from go-getter sources: no "::" forced
+// getter, no URL scheme, and three or four parts (an optional hostname),
+// a //subdirectory allowed after them. github.com and bitbucket.org are
+// go-getter shorthands, never registries.
+func registrySource(s string) (config.ModuleAddr, string, bool) {
+	if strings.Contains(s, "::") || strings.Contains(s, "://") {
+		return config.ModuleAddr{}, "", false
+	}
+	pkg, _, _ := strings.Cut(s, "//")
+	addr, err := config.ParseModuleAddr(pkg)
+	if err != nil {
+		return config.ModuleAddr{}, "", false
+	}
+	switch addr.Hostname {
+	case "github.com", "bitbucket.org":
+		return config.ModuleAddr{}, "", false
+	}
+	return addr, pkg, true
+}
+
+// Requirements merges the provider requirements of one configuration into
+// the constraint set OpenTofu locks for each provider: every module's
+// terms together.
+func (f *Findings) Requirements() (map[string]lockfile.Constraints, error) {
+	out := map[string]lockfile.Constraints{}
+	for _, r := range f.Providers {
+		c := out[r.Address]
+		if r.Constraints != "" {
+			more, err := lockfile.ParseConstraints(r.Constraints)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", r.File, r.Line, err)
+			}
+			c = append(c, more...)
+		}
+		out[r.Address] = c
+	}
+	return out, nil
+}
