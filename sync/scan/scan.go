@@ -7,6 +7,7 @@
 package scan
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -82,12 +83,13 @@ type Findings struct {
 
 // Configuration reads the root module in dir and, recursively, the local
 // modules it calls ("./" and "../" sources), as `tofu init` would load
-// them; lock files are not read. Registry modules are not followed (they
-// are not downloaded here).
+// them; lock files are not read. Modules `tofu init` already installed
+// (listed in .terraform/modules/modules.json) are read too, as OpenTofu
+// reads them; others are not fetched.
 func Configuration(dir string) *Findings {
 	f := &Findings{}
 	seen := map[string]bool{}
-	queue := []string{filepath.Clean(dir)}
+	queue := append([]string{filepath.Clean(dir)}, f.installedModules(dir)...)
 	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
@@ -98,6 +100,30 @@ func Configuration(dir string) *Findings {
 		queue = append(queue, f.readModule(d)...)
 	}
 	return f
+}
+
+// installedModules lists the directories of the modules `tofu init`
+// recorded in dir/.terraform/modules/modules.json; none when it is absent.
+func (f *Findings) installedModules(dir string) []string {
+	path := filepath.Join(dir, ".terraform", "modules", "modules.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var manifest struct {
+		Modules []struct{ Dir string }
+	}
+	if err := json.Unmarshal(data, &manifest); err != nil {
+		f.Problems = append(f.Problems, Problem{File: path, Message: err.Error()})
+		return nil
+	}
+	var out []string
+	for _, m := range manifest.Modules {
+		if m.Dir != "" && !filepath.IsAbs(m.Dir) {
+			out = append(out, filepath.Join(dir, filepath.FromSlash(m.Dir)))
+		}
+	}
+	return out
 }
 
 // Walk reads every module directory under dirs (recursively, skipping
@@ -203,6 +229,7 @@ func (f *Findings) readModule(dir string) []string {
 	}
 	parser := hclparse.NewParser()
 	var local []string
+	m := &moduleState{declared: map[string]bool{}, used: map[string]hcl.Range{}, usedIn: map[string]string{}}
 	for _, name := range files {
 		path := filepath.Join(dir, name)
 		var file *hcl.File
@@ -216,9 +243,49 @@ func (f *Findings) readModule(dir string) []string {
 		if file == nil || diags.HasErrors() {
 			continue
 		}
-		local = append(local, f.readFile(dir, path, file.Body)...)
+		local = append(local, f.readFile(m, dir, path, file.Body)...)
 	}
+	f.implied(m, dir)
 	return local
+}
+
+// moduleState is what one module's files declare and use.
+type moduleState struct {
+	// declared are the local names in required_providers.
+	declared map[string]bool
+	// used are local names resources, data sources and provider blocks
+	// refer to, with where they were first used.
+	used   map[string]hcl.Range
+	usedIn map[string]string
+}
+
+// implied adds, as OpenTofu infers them, a requirement without constraint
+// on hashicorp/NAME for each local name used but not declared ("aws" for
+// resource "aws_instance"); "terraform" is built in.
+func (f *Findings) implied(m *moduleState, dir string) {
+	names := make([]string, 0, len(m.used))
+	for n := range m.used {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if m.declared[n] || n == "terraform" {
+			continue
+		}
+		addr, err := config.ParseProviderAddr("hashicorp/" + n)
+		if err != nil {
+			f.problem(m.usedIn[n], m.used[n], "provider local name %q: %v", n, err)
+			continue
+		}
+		f.Providers = append(f.Providers, ProviderRequirement{Address: addr.String(), Dir: dir, File: m.usedIn[n], Line: m.used[n].Start.Line})
+	}
+}
+
+// use records a local provider name used at r.
+func (m *moduleState) use(name, path string, r hcl.Range) {
+	if _, ok := m.used[name]; !ok && name != "" {
+		m.used[name], m.usedIn[name] = r, path
+	}
 }
 
 // diagnostics records HCL errors as problems at their line.
@@ -245,17 +312,25 @@ func (f *Findings) problem(path string, r hcl.Range, format string, args ...any)
 var fileSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "terraform"},
 	{Type: "module", LabelNames: []string{"name"}},
+	{Type: "provider", LabelNames: []string{"name"}},
+	{Type: "resource", LabelNames: []string{"type", "name"}},
+	{Type: "data", LabelNames: []string{"type", "name"}},
+	{Type: "ephemeral", LabelNames: []string{"type", "name"}},
 }}
 
 // readFile collects one file's requirements and module calls.
-func (f *Findings) readFile(dir, path string, body hcl.Body) []string {
+func (f *Findings) readFile(m *moduleState, dir, path string, body hcl.Body) []string {
 	content, _, diags := body.PartialContent(fileSchema)
 	f.diagnostics(path, diags)
 	var local []string
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "terraform":
-			f.readTerraform(dir, path, b.Body)
+			f.readTerraform(m, dir, path, b.Body)
+		case "provider":
+			m.use(b.Labels[0], path, b.DefRange)
+		case "resource", "data", "ephemeral":
+			m.use(resourceProvider(b), path, b.DefRange)
 		case "module":
 			if d := f.readModuleCall(dir, path, b); d != "" {
 				local = append(local, d)
@@ -265,7 +340,20 @@ func (f *Findings) readFile(dir, path string, body hcl.Body) []string {
 	return local
 }
 
-func (f *Findings) readTerraform(dir, path string, body hcl.Body) {
+// resourceProvider is the local provider name a resource uses: the root of
+// its provider argument, else its type up to the first "_".
+func resourceProvider(b *hcl.Block) string {
+	content, _, _ := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "provider"}}})
+	if a := content.Attributes["provider"]; a != nil {
+		if tr, diags := hcl.AbsTraversalForExpr(a.Expr); !diags.HasErrors() {
+			return tr.RootName()
+		}
+	}
+	name, _, _ := strings.Cut(b.Labels[0], "_")
+	return name
+}
+
+func (f *Findings) readTerraform(m *moduleState, dir, path string, body hcl.Body) {
 	content, _, diags := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "required_providers"}}})
 	f.diagnostics(path, diags)
 	for _, rp := range content.Blocks {
@@ -277,6 +365,7 @@ func (f *Findings) readTerraform(dir, path string, body hcl.Body) {
 		}
 		sort.Slice(names, func(i, j int) bool { return attrs[names[i]].Range.Start.Line < attrs[names[j]].Range.Start.Line })
 		for _, n := range names {
+			m.declared[n] = true
 			f.readRequirement(dir, path, n, attrs[n])
 		}
 	}
