@@ -52,8 +52,9 @@ func (m Missing) String() string {
 // Check compares the findings with the target: each locked provider
 // version must be held, with every platform its lock file has a zh: hash
 // for (read from the stored signed SHA256SUMS, or, without one, matched
-// against the zips held); each requirement in a directory whose lock file
-// does not pin the provider must be met by a held version; each registry
+// against the zips held); in each root module whose lock file does not
+// pin a provider, its requirements (with its local modules') must be met
+// by a held version; each registry
 // module call must be met by a held module version. Nothing is
 // downloaded but manifests and provenance. A target that cannot be read
 // is an error; what is absent is in the list.
@@ -69,15 +70,21 @@ func Check(ctx context.Context, t lockfile.Target, f *Findings, repos Repositori
 		}
 		out = append(out, m...)
 	}
-	for _, r := range f.Providers {
-		if lockedIn[r.Dir+"\x00"+r.Address] {
-			continue
-		}
-		m, err := c.requirement(ctx, r)
+	for _, root := range f.Roots() {
+		reqs, err := f.RootRequirements(root)
 		if err != nil {
-			return nil, err
+			continue // reported as a problem when read
 		}
-		out = append(out, m...)
+		for _, a := range slices.Sorted(maps.Keys(reqs)) {
+			if lockedIn[root+"\x00"+a] {
+				continue
+			}
+			m, err := c.requirement(ctx, a, reqs[a], root)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m...)
+		}
 	}
 	for _, mc := range f.Modules {
 		m, err := c.module(ctx, mc)
@@ -188,17 +195,10 @@ func platformOf(name, version string) (string, bool) {
 	return plat, true
 }
 
-func (c *checker) requirement(ctx context.Context, r ProviderRequirement) ([]Missing, error) {
-	_, held, _, err := c.versionsOf(ctx, r.Address)
+func (c *checker) requirement(ctx context.Context, address string, cons lockfile.Constraints, root string) ([]Missing, error) {
+	_, held, _, err := c.versionsOf(ctx, address)
 	if err != nil {
 		return nil, err
-	}
-	cons, err := lockfile.ParseConstraints(r.Constraints)
-	if r.Constraints == "" {
-		cons, err = nil, nil
-	}
-	if err != nil {
-		return nil, nil // reported as a problem when read
 	}
 	if held.NewestInSet(lockfile.Allowed(cons)) != versions.Unspecified {
 		return nil, nil
@@ -207,7 +207,7 @@ func (c *checker) requirement(ctx context.Context, r ProviderRequirement) ([]Mis
 	if shown == "" {
 		shown = "any version"
 	}
-	return []Missing{{Kind: "provider", Source: r.Address, Version: shown, Why: r.File + ":" + strconv.Itoa(r.Line),
+	return []Missing{{Kind: "provider", Source: address, Version: shown, Why: "required in " + root,
 		Detail: "no version in the mirror meets it; it holds " + listOrNone(held)}}, nil
 }
 

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/apparentlymart/go-versions/versions"
+	"github.com/apparentlymart/go-versions/versions/constraints"
+
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/lockfile"
 )
 
@@ -18,79 +21,156 @@ type PlanEntry struct {
 	Source string
 	// Versions is a constraint in plan-file syntax.
 	Versions string
-	// Why says where the need comes from ("main.tf:3", "lock file").
+	// Why lists where the need comes from ("main.tf:3", a lock file).
 	Why []string
 }
 
-// PlanEntries returns the provider and module entries that would mirror
-// everything found: one entry per distinct constraint written for a
-// source (normalised, so "~> 1.0" and "~>1.0" are one), one ">= 0.0.0"
-// entry for a source required without a constraint (OpenTofu takes the
-// newest release then, which only a mirror of all can promise), and one
-// "= VERSION" entry per locked version no other entry allows, so the
-// constraints cover every locked version. Sources are sorted.
+// PlanEntries returns one provider or module entry per source (a plan
+// lists each source once) whose constraint covers what every root module
+// found allows for it (its own and its local modules' constraints
+// together, as OpenTofu applies them), every module call's constraint and
+// every version locked for it: from the lowest lower bound to
+// the highest upper bound among them, ">= 0.0.0" when one of them has no
+// lower bound, open-ended when one has no upper bound. "!=" terms are
+// ignored (the hull stays wider). Sources are sorted. A locked pre-release
+// is covered by the bounds but, as OpenTofu's rules go, mirrored only when
+// the constraint names it; such a version gets its own exact bound when it
+// is the only one.
 func (f *Findings) PlanEntries() (providers, modules []PlanEntry) {
-	byProvider := map[string]map[string]*PlanEntry{}
-	add := func(m map[string]map[string]*PlanEntry, source, versions, why string) {
-		if m[source] == nil {
-			m[source] = map[string]*PlanEntry{}
+	ph := map[string]*hull{}
+	for _, root := range f.Roots() {
+		reqs, err := f.RootRequirements(root)
+		if err != nil {
+			continue // reported as a problem when read
 		}
-		e := m[source][versions]
-		if e == nil {
-			e = &PlanEntry{Source: source, Versions: versions}
-			m[source][versions] = e
+		for a, c := range reqs {
+			hullOf(ph, a).addConstraints(c, root)
 		}
-		if !slices.Contains(e.Why, why) {
-			e.Why = append(e.Why, why)
-		}
-	}
-	for _, r := range f.Providers {
-		v := ">= 0.0.0"
-		if r.Constraints != "" {
-			c, err := lockfile.ParseConstraints(r.Constraints)
-			if err != nil {
-				continue // reported as a problem when read
-			}
-			v = lockfile.ConstraintsString(c)
-		}
-		add(byProvider, r.Address, v, r.File+":"+strconv.Itoa(r.Line))
 	}
 	for _, l := range f.Locked {
-		covered := false
-		for v := range byProvider[l.Address] {
-			if c, err := lockfile.ParseConstraints(v); err == nil && lockfile.Allowed(c).Has(l.Version) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			add(byProvider, l.Address, l.Version.String(), l.File)
-		}
+		hullOf(ph, l.Address).addVersion(l.Version, l.File)
 	}
-	byModule := map[string]map[string]*PlanEntry{}
+	mh := map[string]*hull{}
 	for _, m := range f.Modules {
-		v := strings.Join(strings.Fields(m.Version), " ")
-		if v == "" {
-			v = ">= 0.0.0"
+		c, err := lockfile.ParseConstraints(m.Version)
+		if strings.TrimSpace(m.Version) == "" {
+			c, err = nil, nil
 		}
-		add(byModule, m.Addr.String(), v, m.File+":"+strconv.Itoa(m.Line))
+		if err != nil {
+			f.Problems = append(f.Problems, Problem{File: m.File, Line: m.Line, Message: fmt.Sprintf("module %s: %v", m.Addr, err)})
+			continue
+		}
+		hullOf(mh, m.Addr.String()).addConstraints(c, m.File+":"+strconv.Itoa(m.Line))
 	}
-	return flatten(byProvider), flatten(byModule)
+	return entries(ph), entries(mh)
 }
 
-func flatten(m map[string]map[string]*PlanEntry) []PlanEntry {
-	var out []PlanEntry
-	for _, byVersions := range m {
-		for _, e := range byVersions {
-			out = append(out, *e)
+// hull is the smallest range [lower, upper) holding everything added.
+type hull struct {
+	source       string
+	lower, upper *versions.Version // nil: unbounded
+	upperIncl    bool
+	started      bool
+	why          []string
+}
+
+func hullOf(m map[string]*hull, source string) *hull {
+	if m[source] == nil {
+		m[source] = &hull{source: source}
+	}
+	return m[source]
+}
+
+// addConstraints widens the hull to hold every version c allows.
+func (h *hull) addConstraints(c lockfile.Constraints, why string) {
+	lo, hi, incl := bounds(c)
+	h.widen(lo, hi, incl, why)
+}
+
+func (h *hull) addVersion(v versions.Version, why string) {
+	h.widen(&v, &v, true, why)
+}
+
+func (h *hull) widen(lo, hi *versions.Version, incl bool, why string) {
+	if !slices.Contains(h.why, why) {
+		h.why = append(h.why, why)
+	}
+	if !h.started {
+		h.started, h.lower, h.upper, h.upperIncl = true, lo, hi, incl
+		return
+	}
+	if h.lower != nil && (lo == nil || lo.LessThan(*h.lower)) {
+		h.lower = lo
+	}
+	switch {
+	case h.upper == nil:
+	case hi == nil:
+		h.upper = nil
+	case h.upper.LessThan(*hi):
+		h.upper, h.upperIncl = hi, incl
+	case h.upper.Same(*hi):
+		h.upperIncl = h.upperIncl || incl
+	}
+}
+
+// bounds returns the lowest and highest version a constraint set allows:
+// the greatest lower bound and the least upper bound of its terms.
+func bounds(c lockfile.Constraints) (lo, hi *versions.Version, incl bool) {
+	for _, s := range c {
+		b := s.Boundary.ConstrainToZero()
+		v := versions.Version{Major: b.Major.Num, Minor: b.Minor.Num, Patch: b.Patch.Num, Prerelease: versions.VersionExtra(b.Prerelease)}
+		var l, u *versions.Version
+		ui := false
+		switch s.Operator {
+		case constraints.OpGreaterThan, constraints.OpGreaterThanOrEqual:
+			l = &v
+		case constraints.OpEqual:
+			l, u, ui = &v, &v, true
+		case constraints.OpLessThan:
+			u = &v
+		case constraints.OpLessThanOrEqual:
+			u, ui = &v, true
+		case constraints.OpGreaterThanOrEqualPatchOnly: // ~> 1.2.3: < 1.3.0
+			n := versions.Version{Major: v.Major, Minor: v.Minor + 1}
+			l, u = &v, &n
+		case constraints.OpGreaterThanOrEqualMinorOnly: // ~> 1.2: < 2.0.0
+			n := versions.Version{Major: v.Major + 1}
+			l, u = &v, &n
+		}
+		if l != nil && (lo == nil || lo.LessThan(*l)) {
+			lo = l
+		}
+		if u != nil && (hi == nil || u.LessThan(*hi) || (u.Same(*hi) && !ui)) {
+			hi, incl = u, ui
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Source != out[j].Source {
-			return out[i].Source < out[j].Source
-		}
-		return out[i].Versions < out[j].Versions
-	})
+	return lo, hi, incl
+}
+
+// constraint renders the hull in plan-file syntax.
+func (h *hull) constraint() string {
+	lower := "0.0.0"
+	if h.lower != nil {
+		lower = h.lower.String()
+	}
+	switch {
+	case h.upper == nil:
+		return ">= " + lower
+	case h.upperIncl && h.lower != nil && h.lower.Same(*h.upper):
+		return h.upper.String()
+	case h.upperIncl:
+		return ">= " + lower + ", <= " + h.upper.String()
+	default:
+		return ">= " + lower + ", < " + h.upper.String()
+	}
+}
+
+func entries(m map[string]*hull) []PlanEntry {
+	var out []PlanEntry
+	for _, h := range m {
+		out = append(out, PlanEntry{Source: h.source, Versions: h.constraint(), Why: h.why})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
 	return out
 }
 

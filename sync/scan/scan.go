@@ -79,6 +79,72 @@ type Findings struct {
 	Modules   []ModuleCall
 	Locked    []LockedProvider
 	Problems  []Problem
+
+	// calls maps each module directory read (one with configuration
+	// files) to the local module directories it calls.
+	calls map[string][]string
+	// rootDir is the root module of a Configuration; "" after Walk.
+	rootDir string
+}
+
+// Roots returns the root modules found: module directories no other
+// module read calls, sorted. A Configuration has exactly its directory.
+func (f *Findings) Roots() []string {
+	if f.rootDir != "" {
+		return []string{f.rootDir}
+	}
+	called := map[string]bool{}
+	for _, locals := range f.calls {
+		for _, l := range locals {
+			called[l] = true
+		}
+	}
+	var roots []string
+	for d := range f.calls {
+		if !called[d] {
+			roots = append(roots, d)
+		}
+	}
+	sort.Strings(roots)
+	return roots
+}
+
+// modulesOf returns root and every local module it calls, transitively.
+func (f *Findings) modulesOf(root string) map[string]bool {
+	seen := map[string]bool{}
+	queue := []string{root}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		queue = append(queue, f.calls[d]...)
+	}
+	return seen
+}
+
+// RootRequirements merges, per provider, the requirements of root and its
+// local modules: the constraint set OpenTofu applies to that configuration.
+func (f *Findings) RootRequirements(root string) (map[string]lockfile.Constraints, error) {
+	in := f.modulesOf(root)
+	out := map[string]lockfile.Constraints{}
+	for _, r := range f.Providers {
+		if !in[r.Dir] {
+			continue
+		}
+		c := out[r.Address]
+		if r.Constraints != "" {
+			more, err := lockfile.ParseConstraints(r.Constraints)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", r.File, r.Line, err)
+			}
+			c = append(c, more...)
+		}
+		out[r.Address] = c
+	}
+	return out, nil
 }
 
 // Configuration reads the root module in dir and, recursively, the local
@@ -87,9 +153,10 @@ type Findings struct {
 // (listed in .terraform/modules/modules.json) are read too, as OpenTofu
 // reads them; others are not fetched.
 func Configuration(dir string) *Findings {
-	f := &Findings{}
+	f := &Findings{calls: map[string][]string{}, rootDir: filepath.Clean(dir)}
 	seen := map[string]bool{}
-	queue := append([]string{filepath.Clean(dir)}, f.installedModules(dir)...)
+	installed := f.installedModules(dir)
+	queue := append([]string{f.rootDir}, installed...)
 	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
@@ -99,6 +166,7 @@ func Configuration(dir string) *Findings {
 		seen[d] = true
 		queue = append(queue, f.readModule(d)...)
 	}
+	f.calls[f.rootDir] = append(f.calls[f.rootDir], installed...)
 	return f
 }
 
@@ -130,7 +198,7 @@ func (f *Findings) installedModules(dir string) []string {
 // .terraform and .git directories), the local modules they call wherever
 // those are, and every .terraform.lock.hcl found.
 func Walk(dirs ...string) *Findings {
-	f := &Findings{}
+	f := &Findings{calls: map[string][]string{}}
 	seen := map[string]bool{}
 	var queue []string
 	for _, root := range dirs {
@@ -227,6 +295,9 @@ func (f *Findings) readModule(dir string) []string {
 		f.Problems = append(f.Problems, Problem{File: dir, Message: err.Error()})
 		return nil
 	}
+	if len(files) == 0 {
+		return nil
+	}
 	parser := hclparse.NewParser()
 	var local []string
 	m := &moduleState{declared: map[string]bool{}, used: map[string]hcl.Range{}, usedIn: map[string]string{}}
@@ -246,6 +317,10 @@ func (f *Findings) readModule(dir string) []string {
 		local = append(local, f.readFile(m, dir, path, file.Body)...)
 	}
 	f.implied(m, dir)
+	for i, l := range local {
+		local[i] = filepath.Clean(l)
+	}
+	f.calls[dir] = local
 	return local
 }
 
@@ -488,21 +563,9 @@ func registrySource(s string) (config.ModuleAddr, string, bool) {
 	return addr, pkg, true
 }
 
-// Requirements merges the provider requirements of one configuration into
+// Requirements merges the provider requirements of a Configuration into
 // the constraint set OpenTofu locks for each provider: every module's
 // terms together.
 func (f *Findings) Requirements() (map[string]lockfile.Constraints, error) {
-	out := map[string]lockfile.Constraints{}
-	for _, r := range f.Providers {
-		c := out[r.Address]
-		if r.Constraints != "" {
-			more, err := lockfile.ParseConstraints(r.Constraints)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", r.File, r.Line, err)
-			}
-			c = append(c, more...)
-		}
-		out[r.Address] = c
-	}
-	return out, nil
+	return f.RootRequirements(f.rootDir)
 }
