@@ -35,15 +35,9 @@ func runLockFile(c *cli.Context) error {
 	if dir == "" {
 		dir = "."
 	}
-	var platforms []string
-	for _, p := range c.StringSlice("platform") {
-		for _, s := range strings.Split(p, ",") {
-			pl, err := config.ParsePlatform(strings.TrimSpace(s))
-			if err != nil {
-				return cli.Exit(fmt.Sprintf("lock: --platform: %v", err), exitFailed)
-			}
-			platforms = append(platforms, pl.String())
-		}
+	platforms, err := platformFlags(c)
+	if err != nil {
+		return cli.Exit("lock: "+err.Error(), exitFailed)
 	}
 	e, err := setup(c)
 	if err != nil {
@@ -104,6 +98,21 @@ func runLockFile(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "Wrote %s\n", path)
 	return nil
+}
+
+// platformFlags reads the repeatable (or comma-separated) --platform.
+func platformFlags(c *cli.Context) ([]string, error) {
+	var platforms []string
+	for _, p := range c.StringSlice("platform") {
+		for _, s := range strings.Split(p, ",") {
+			pl, err := config.ParsePlatform(strings.TrimSpace(s))
+			if err != nil {
+				return nil, fmt.Errorf("--platform: %w", err)
+			}
+			platforms = append(platforms, pl.String())
+		}
+	}
+	return platforms, nil
 }
 
 // providerRepository renders a provider's repository from the plan's

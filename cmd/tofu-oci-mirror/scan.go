@@ -16,6 +16,8 @@ func scanCommand() *cli.Command {
 		ArgsUsage: "DIR...",
 		Flags: append(commonFlags(),
 			&cli.BoolFlag{Name: "check", Usage: "compare with the target of the plan (-c) and list what it lacks"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "with --check: OS_ARCH every locked version must be mirrored for (repeatable; default: the platforms the lock files' h1: hashes were made on)"},
+			spoolDirFlag(),
 		),
 		Action: runScan,
 	}
@@ -52,12 +54,16 @@ func runScan(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
+	platforms, err := platformFlags(c)
+	if err != nil {
+		return cli.Exit("scan: "+err.Error(), exitFailed)
+	}
 	missing, err := scan.Check(c.Context, tg, found, scan.Repositories{
 		Provider: providerRepository(e.cfg),
 		Module: func(a config.ModuleAddr) (string, error) {
 			return config.RenderModuleRepository(e.cfg.Target.ModulesRepository, a)
 		},
-	})
+	}, scan.CheckOptions{Platforms: platforms, SpoolDir: c.String("spool-dir")})
 	if err != nil {
 		return cli.Exit("scan: "+err.Error(), exitFailed)
 	}

@@ -50,16 +50,17 @@ func (m Missing) String() string {
 }
 
 // Check compares the findings with the target: each locked provider
-// version must be held, with every platform its lock file has a zh: hash
-// for (read from the stored signed SHA256SUMS, or, without one, matched
-// against the zips held); in each root module whose lock file does not
+// version must be held, with a package for every platform its lock file
+// has an h1: hash for (or for each of opts.Platforms); in each root module whose lock file does not
 // pin a provider, its requirements (with its local modules') must be met
 // by a held version; each registry
-// module call must be met by a held module version. Nothing is
-// downloaded but manifests and provenance. A target that cannot be read
+// module call must be met by a held module version. Packages are
+// downloaded (and hashed) only for a locked version whose signed
+// SHA256SUMS releases a platform the mirror lacks, to tell whether the
+// lock needs it. A target that cannot be read
 // is an error; what is absent is in the list.
-func Check(ctx context.Context, t lockfile.Target, f *Findings, repos Repositories) ([]Missing, error) {
-	c := &checker{t: t, repos: repos, held: map[string]versions.List{}, tags: map[string]map[string]string{}}
+func Check(ctx context.Context, t lockfile.Target, f *Findings, repos Repositories, opts CheckOptions) ([]Missing, error) {
+	c := &checker{t: t, repos: repos, opts: opts, held: map[string]versions.List{}, tags: map[string]map[string]string{}, h1: map[string]string{}}
 	var out []Missing
 	lockedIn := map[string]bool{} // dir + "\x00" + address
 	for _, l := range f.Locked {
@@ -96,9 +97,21 @@ func Check(ctx context.Context, t lockfile.Target, f *Findings, repos Repositori
 	return dedupe(out), nil
 }
 
+// CheckOptions configures [Check].
+type CheckOptions struct {
+	// Platforms, when set, are the OS_ARCH platforms every locked version
+	// must be held for (read from the indexes, nothing downloaded); empty
+	// means the platforms the lock files' h1: hashes were made on.
+	Platforms []string
+	// SpoolDir holds a zip while it is hashed; "" is the system default.
+	SpoolDir string
+}
+
 type checker struct {
 	t     lockfile.Target
 	repos Repositories
+	opts  CheckOptions
+	h1    map[string]string // zip digest -> h1:
 	held  map[string]versions.List
 	tags  map[string]map[string]string
 }
@@ -135,50 +148,96 @@ func (c *checker) locked(ctx context.Context, l LockedProvider) ([]Missing, erro
 		miss.Detail = err.Error()
 		return []Missing{miss}, nil
 	}
-	var want []string
-	if rel.Provenance != nil {
-		byHash := map[string]string{}
-		for name, sum := range rel.Provenance.Sums {
-			byHash["zh:"+sum] = name
-		}
-		for _, h := range l.Hashes {
-			if p, ok := platformOf(byHash[h], l.Version.String()); ok {
-				want = append(want, p)
+	if len(c.opts.Platforms) > 0 {
+		for _, p := range c.opts.Platforms {
+			if _, ok := rel.Platforms[p]; !ok {
+				miss.Platforms = append(miss.Platforms, p)
 			}
 		}
-	} else {
-		// Without the signed list, a zh: hash names no platform: match it
-		// against the zips the mirror holds.
-		heldZH := map[string]bool{}
-		for p := range rel.Platforms {
-			layer, err := rel.PackageLayer(ctx, c.t, p)
-			if err == nil {
-				heldZH["zh:"+layer.Digest.Encoded()] = true
-			}
+		if len(miss.Platforms) == 0 {
+			return nil, nil
 		}
-		var unknown []string
-		for _, h := range l.Hashes {
-			if strings.HasPrefix(h, "zh:") && !heldZH[h] {
-				unknown = append(unknown, h)
-			}
+		miss.Detail = "not in the index; the mirror holds " + strings.Join(slices.Sorted(maps.Keys(rel.Platforms)), ", ")
+		return []Missing{miss}, nil
+	}
+	return c.lockedPlatforms(ctx, l, rel, miss)
+}
+
+// lockedPlatforms checks that every h1: hash of a lock entry (one per
+// platform `tofu init` or `providers lock` unpacked) is a package the
+// mirror holds. When the signed SHA256SUMS shows every released platform
+// held, nothing can be missing and nothing is downloaded; otherwise each
+// held package is downloaded and hashed once.
+func (c *checker) lockedPlatforms(ctx context.Context, l LockedProvider, rel *lockfile.Release, miss Missing) ([]Missing, error) {
+	var h1s []string
+	for _, h := range l.Hashes {
+		if strings.HasPrefix(h, "h1:") {
+			h1s = append(h1s, h)
 		}
-		if len(unknown) > 0 {
-			miss.Detail = fmt.Sprintf("no provenance, and the mirror holds no zip for %d locked hash(es) (%s): some platform is missing", len(unknown), strings.Join(unknown, ", "))
-			return []Missing{miss}, nil
-		}
+	}
+	if len(h1s) == 0 {
+		return nil, nil // zh: only: they name no platform a team unpacked
 	}
 	var lacking []string
-	for _, p := range slices.Compact(slices.Sorted(slices.Values(want))) {
-		if _, ok := rel.Platforms[p]; !ok {
-			lacking = append(lacking, p)
+	if rel.Provenance != nil {
+		for name := range rel.Provenance.Sums {
+			if p, ok := platformOf(name, l.Version.String()); ok {
+				if _, held := rel.Platforms[p]; !held && !slices.Contains(lacking, p) {
+					lacking = append(lacking, p)
+				}
+			}
+		}
+		if len(lacking) == 0 {
+			return nil, nil
+		}
+		slices.Sort(lacking)
+	}
+	heldH1 := map[string]bool{}
+	for _, p := range slices.Sorted(maps.Keys(rel.Platforms)) {
+		h, err := c.hash(ctx, rel, p)
+		if err != nil {
+			miss.Platforms, miss.Detail = []string{p}, err.Error()
+			return []Missing{miss}, nil
+		}
+		heldH1[h] = true
+	}
+	var unmatched []string
+	for _, h := range h1s {
+		if !heldH1[h] {
+			unmatched = append(unmatched, h)
 		}
 	}
-	if len(lacking) == 0 {
+	if len(unmatched) == 0 {
 		return nil, nil
 	}
 	miss.Platforms = lacking
-	miss.Detail = "the lock file has hashes for them; the mirror holds " + strings.Join(slices.Sorted(maps.Keys(rel.Platforms)), ", ")
+	miss.Detail = fmt.Sprintf("%d locked h1: hash(es) match no package the mirror holds (it holds %s)", len(unmatched), strings.Join(slices.Sorted(maps.Keys(rel.Platforms)), ", "))
+	if len(lacking) > 0 {
+		miss.Detail += "; upstream released " + strings.Join(lacking, ", ") + ", which it lacks"
+	}
 	return []Missing{miss}, nil
+}
+
+// hash returns the h1: hash of one held package, downloading it once.
+func (c *checker) hash(ctx context.Context, rel *lockfile.Release, platform string) (string, error) {
+	layer, err := rel.PackageLayer(ctx, c.t, platform)
+	if err != nil {
+		return "", err
+	}
+	if h, ok := c.h1[layer.Digest.String()]; ok {
+		return h, nil
+	}
+	rc, err := c.t.Blob(ctx, rel.Repository, layer)
+	if err != nil {
+		return "", fmt.Errorf("%w: reading %s in %s: %w", lockfile.ErrTarget, layer.Digest, rel.Repository, err)
+	}
+	defer rc.Close()
+	h, err := lockfile.HashPackage(rc, c.opts.SpoolDir, lockfile.Limits{})
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", rel.Address, platform, err)
+	}
+	c.h1[layer.Digest.String()] = h.H1
+	return h.H1, nil
 }
 
 // platformOf reads the platform from a release file name
