@@ -259,3 +259,59 @@ func (w *world) tamperProvenance(repo, version string) {
 		w.t.Fatal(err)
 	}
 }
+
+// TestAcceptanceLockConstraintsLikeTofu: for configurations whose root
+// and local module both constrain the provider, written in various
+// spellings, our file (one platform) is byte for byte tofu's: the same
+// merged, normalised constraints and the same selected version.
+func TestAcceptanceLockConstraintsLikeTofu(t *testing.T) {
+	t.Parallel()
+	w, plan := lockWorld(t)
+	tests := []struct{ root, module string }{
+		{root: "~>1.0.0", module: ">= 1.0, < 2"},
+		{root: ">= 1.0.0, != 1.1.0", module: ""},
+		{root: "", module: "~> 1"},
+		{root: "", module: ""},
+		{root: "1.0.0", module: "~> 1.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.root+"|"+tt.module, func(t *testing.T) {
+			w := w.sub(t)
+			config := func() string {
+				dir := t.TempDir()
+				version := func(c string) string {
+					if c == "" {
+						return ""
+					}
+					return fmt.Sprintf(", version = %q", c)
+				}
+				writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`terraform {
+  required_providers {
+    echo = { source = %q%s }
+  }
+}
+
+module "child" {
+  source = "./child"
+}
+`, source, version(tt.root)))
+				writeFile(t, filepath.Join(dir, "child", "main.tf"), fmt.Sprintf(`terraform {
+  required_providers {
+    echo = { source = %q%s }
+  }
+}
+`, source, version(tt.module)))
+				return dir
+			}
+			theirs, ours := config(), config()
+			// providers lock wants even local modules installed.
+			w.runTofu(theirs, w.upstreamCLIConfig(), "get")
+			w.runTofu(theirs, w.upstreamCLIConfig(), "providers", "lock", "-platform="+currentPlatform)
+			w.mustMirror(0, nil, "lock", "-c", plan, "--platform", currentPlatform, ours)
+			want := readFile(t, filepath.Join(theirs, ".terraform.lock.hcl"))
+			if got := readFile(t, filepath.Join(ours, ".terraform.lock.hcl")); got != want {
+				t.Fatalf("ours:\n%s\ntofu's:\n%s", got, want)
+			}
+		})
+	}
+}
