@@ -1,6 +1,10 @@
 package lockfile
 
-import "errors"
+import (
+	"errors"
+
+	mirrorsync "github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+)
 
 // Sentinel errors, wrapped with the file, provider, version or platform
 // concerned; test for them with errors.Is.
@@ -21,8 +25,9 @@ var (
 	// larger unpacked than the limits allow (a zip bomb).
 	ErrUnsafeArchive = errors.New("unsafe provider archive")
 	// ErrProvenance means a stored provenance (signed SHA256SUMS) does not
-	// verify or does not list a package the index holds.
-	ErrProvenance = errors.New("provenance does not verify")
+	// verify or does not list a package the index holds. It is the engine's
+	// own sentinel, so errors from its checks match it too.
+	ErrProvenance = mirrorsync.ErrProvenance
 	// ErrTarget wraps failures reading the target.
 	ErrTarget = errors.New("target")
 )

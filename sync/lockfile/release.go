@@ -98,7 +98,8 @@ func ReadRelease(ctx context.Context, t Target, repo, address, tag string) (*Rel
 			return readSmall(ctx, t, repo, l)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%w: provider %s %s: provenance %s: %w", ErrProvenance, address, manifest.VersionFromTag(tag), ref.Digest, err)
+			// err wraps ErrProvenance already.
+			return nil, fmt.Errorf("provider %s %s: provenance %s: %w", address, manifest.VersionFromTag(tag), ref.Digest, err)
 		}
 		if rel.Provenance == nil {
 			rel.Provenance = prov

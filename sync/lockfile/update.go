@@ -185,18 +185,19 @@ func Select(addr string, cons Constraints, locked *Provider, held versions.List,
 	}
 	if locked != nil && !upgrade && allowed.Has(locked.Version) {
 		if !slices.ContainsFunc(held, locked.Version.Same) {
-			return versions.Unspecified, fmt.Errorf("%w: provider %s: locked version %s (constraints %s) is not in the mirror, which holds %s; mirror it, or run with -upgrade", ErrUnsatisfiable, addr, locked.Version, shown, heldString(held))
+			return versions.Unspecified, fmt.Errorf("%w: provider %s: locked version %s (constraints %s) is not in the mirror, which holds %s; mirror it, or run with -upgrade", ErrUnsatisfiable, addr, locked.Version, shown, VersionsString(held))
 		}
 		return locked.Version, nil
 	}
 	v := held.NewestInSet(allowed)
 	if v == versions.Unspecified {
-		return v, fmt.Errorf("%w: provider %s: no version in the mirror meets %s; it holds %s", ErrUnsatisfiable, addr, shown, heldString(held))
+		return v, fmt.Errorf("%w: provider %s: no version in the mirror meets %s; it holds %s", ErrUnsatisfiable, addr, shown, VersionsString(held))
 	}
 	return v, nil
 }
 
-func heldString(held versions.List) string {
+// VersionsString lists versions as "1.1.0, 1.0.0", or "none".
+func VersionsString(held versions.List) string {
 	if len(held) == 0 {
 		return "none"
 	}

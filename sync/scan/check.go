@@ -140,7 +140,7 @@ func (c *checker) locked(ctx context.Context, l LockedProvider) ([]Missing, erro
 	miss := Missing{Kind: "provider", Source: l.Address, Version: l.Version.String(), Why: "locked in " + l.File}
 	tag, ok := tags[l.Version.String()]
 	if !ok {
-		miss.Detail = "not in the mirror, which holds " + listOrNone(held)
+		miss.Detail = "not in the mirror, which holds " + lockfile.VersionsString(held)
 		return []Missing{miss}, nil
 	}
 	rel, err := lockfile.ReadRelease(ctx, c.t, repo, l.Address, tag)
@@ -267,7 +267,7 @@ func (c *checker) requirement(ctx context.Context, address string, cons lockfile
 		shown = "any version"
 	}
 	return []Missing{{Kind: "provider", Source: address, Version: shown, Why: "required in " + root,
-		Detail: "no version in the mirror meets it; it holds " + listOrNone(held)}}, nil
+		Detail: "no version in the mirror meets it; it holds " + lockfile.VersionsString(held)}}, nil
 }
 
 func (c *checker) module(ctx context.Context, mc ModuleCall) ([]Missing, error) {
@@ -311,17 +311,6 @@ func heldOrNone(held []string) string {
 		return "none"
 	}
 	return strings.Join(held, ", ")
-}
-
-func listOrNone(l versions.List) string {
-	if len(l) == 0 {
-		return "none"
-	}
-	s := make([]string, len(l))
-	for i, v := range l {
-		s[i] = v.String()
-	}
-	return strings.Join(s, ", ")
 }
 
 // dedupe drops repeats (two lock files pinning the same missing version

@@ -154,18 +154,8 @@ func (f *Findings) RootRequirements(root string) (map[string]lockfile.Constraint
 // reads them; others are not fetched.
 func Configuration(dir string) *Findings {
 	f := &Findings{calls: map[string][]string{}, rootDir: filepath.Clean(dir)}
-	seen := map[string]bool{}
 	installed := f.installedModules(dir)
-	queue := append([]string{f.rootDir}, installed...)
-	for len(queue) > 0 {
-		d := queue[0]
-		queue = queue[1:]
-		if seen[d] {
-			continue
-		}
-		seen[d] = true
-		queue = append(queue, f.readModule(d)...)
-	}
+	f.readAll(append([]string{f.rootDir}, installed...), false)
 	f.calls[f.rootDir] = append(f.calls[f.rootDir], installed...)
 	return f
 }
@@ -199,7 +189,6 @@ func (f *Findings) installedModules(dir string) []string {
 // those are, and every .terraform.lock.hcl found.
 func Walk(dirs ...string) *Findings {
 	f := &Findings{calls: map[string][]string{}}
-	seen := map[string]bool{}
 	var queue []string
 	for _, root := range dirs {
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -219,6 +208,14 @@ func Walk(dirs ...string) *Findings {
 			f.Problems = append(f.Problems, Problem{File: root, Message: err.Error()})
 		}
 	}
+	f.readAll(queue, true)
+	return f
+}
+
+// readAll reads each module directory in queue once, and the local modules
+// they call; withLocks also reads each directory's lock file.
+func (f *Findings) readAll(queue []string, withLocks bool) {
+	seen := map[string]bool{}
 	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
@@ -227,9 +224,10 @@ func Walk(dirs ...string) *Findings {
 		}
 		seen[d] = true
 		queue = append(queue, f.readModule(d)...)
-		f.readLock(d)
+		if withLocks {
+			f.readLock(d)
+		}
 	}
-	return f
 }
 
 func (f *Findings) readLock(dir string) {
