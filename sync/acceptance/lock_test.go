@@ -76,6 +76,11 @@ func TestAcceptanceLockOracle(t *testing.T) {
 	if ourLock != tofuLock {
 		t.Fatalf("lock files differ byte for byte:\nours:\n%s\ntofu's:\n%s", ourLock, tofuLock)
 	}
+	// Again: nothing to change.
+	w.mustMirror(0, nil, "lock", "-c", plan, "--platform", currentPlatform, "--platform", otherPlatform(), ours)
+	if again := readFile(t, filepath.Join(ours, ".terraform.lock.hcl")); again != ourLock {
+		t.Fatalf("a second lock changed the file:\n%s", again)
+	}
 
 	w.runTofu(ours, w.mirrorCLIConfig(plan, ""), "init", "-input=false", "-lockfile=readonly")
 	if after := readFile(t, filepath.Join(ours, ".terraform.lock.hcl")); after != ourLock {
@@ -121,6 +126,30 @@ func TestAcceptanceLockKeepsAndUpgrades(t *testing.T) {
 	}
 	if slices.Contains(up.Hashes, w.zh("1.0.0", currentPlatform)) {
 		t.Fatalf("-upgrade kept 1.0.0's hash: %v", up.Hashes)
+	}
+}
+
+// TestAcceptanceLockOtherBlocks: a locked provider the configuration no
+// longer requires, and the mirror does not hold, keeps its block as it was,
+// with a warning; the required one is locked beside it.
+func TestAcceptanceLockOtherBlocks(t *testing.T) {
+	t.Parallel()
+	w, plan := lockWorld(t)
+	dir := w.workDir("~> 1.0")
+	const foreign = `provider "example.com/zeta/alpha" {
+  version = "0.1.0"
+  hashes = [
+    "zh:0000000000000000000000000000000000000000000000000000000000000000",
+  ]
+}`
+	writeFile(t, filepath.Join(dir, ".terraform.lock.hcl"), foreign+"\n")
+	run := w.mustMirror(0, nil, "lock", "-c", plan, dir)
+	if !strings.Contains(run.stderr, "example.com/zeta/alpha") {
+		t.Fatalf("no warning about the provider the mirror lacks:\n%s", run.stderr)
+	}
+	got := readFile(t, filepath.Join(dir, ".terraform.lock.hcl"))
+	if !strings.Contains(got, foreign) || readLock(t, dir)[address].Version != "1.1.0" {
+		t.Fatalf("want the other block unchanged and %s locked:\n%s", address, got)
 	}
 }
 
