@@ -154,8 +154,8 @@ func TestAcceptanceLockOtherBlocks(t *testing.T) {
 }
 
 // TestAcceptanceLockRefusals: a platform the mirror lacks is named, an
-// unsatisfiable constraint names the versions held, and nothing is
-// written either time.
+// unsatisfiable constraint names the versions held, a configuration file
+// that does not parse is named with its line, and nothing is written.
 func TestAcceptanceLockRefusals(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
@@ -169,7 +169,13 @@ func TestAcceptanceLockRefusals(t *testing.T) {
 	if !strings.Contains(run.stderr, "~> 2.0") || !strings.Contains(run.stderr, "1.1.0, 1.0.0") {
 		t.Fatalf("error does not name the constraints and the versions held:\n%s", run.stderr)
 	}
-	for _, d := range []string{dir, dir2} {
+	dir3 := w.workDir("~> 1.0")
+	writeFile(t, filepath.Join(dir3, "broken.tf"), "terraform {\n  required_providers {\n    x = {\n}\n")
+	run = w.mustMirror(1, nil, "lock", "-c", plan, dir3)
+	if !strings.Contains(run.stderr, filepath.Join(dir3, "broken.tf")+":") {
+		t.Fatalf("error does not name the broken file and line:\n%s", run.stderr)
+	}
+	for _, d := range []string{dir, dir2, dir3} {
 		if _, err := os.Stat(filepath.Join(d, ".terraform.lock.hcl")); err == nil {
 			t.Fatalf("a lock file was written in %s despite the error", d)
 		}
