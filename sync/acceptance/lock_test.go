@@ -55,10 +55,19 @@ func TestAcceptanceLockOracle(t *testing.T) {
 	tofuLock := readFile(t, filepath.Join(theirs, ".terraform.lock.hcl"))
 
 	ours := w.workDir(constraint)
-	upBefore := w.up.Counts()
+	upBefore, regBefore := w.up.Counts(), w.reg.Counts()
 	w.mustMirror(0, nil, "lock", "-c", plan, "--platform", currentPlatform, "--platform", otherPlatform(), ours)
 	if up := w.up.Counts(); up != upBefore {
 		t.Fatalf("lock reached the upstream: %+v, before %+v", up, upBefore)
+	}
+	// Reads only, and each package once: two zips and the provenance's
+	// three layers; the index, two platform manifests, the referrers
+	// fallback tag (distribution has no referrers API: one more request,
+	// counted as Other, gets its 404) and the provenance manifest; one
+	// tag list.
+	reg := w.reg.Counts()
+	if reg.Pushes() != regBefore.Pushes() || reg.BlobGet-regBefore.BlobGet != 5 || reg.ManifestGet-regBefore.ManifestGet != 5 || reg.TagList-regBefore.TagList != 1 {
+		t.Fatalf("lock cost %+v, before %+v; want no push, 5 blob GETs, 5 manifest GETs, 1 tag list", reg, regBefore)
 	}
 	ourLock := readFile(t, filepath.Join(ours, ".terraform.lock.hcl"))
 	t.Logf("tofu providers lock wrote:\n%s\ntofu-oci-mirror lock wrote:\n%s", tofuLock, ourLock)
