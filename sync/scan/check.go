@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -288,8 +289,11 @@ func (c *checker) module(ctx context.Context, mc ModuleCall) ([]Missing, error) 
 	var held []string
 	for _, tag := range tags {
 		s := strings.TrimPrefix(manifest.VersionFromTag(tag), "v")
+		if !strictVersion.MatchString(s) {
+			continue // "latest", sha256-<hex> referrer tags
+		}
 		v, err := goversion.NewSemver(s)
-		if err != nil || strings.Count(strings.SplitN(strings.SplitN(s, "+", 2)[0], "-", 2)[0], ".") != 2 {
+		if err != nil {
 			continue
 		}
 		held = append(held, s)
@@ -305,6 +309,10 @@ func (c *checker) module(ctx context.Context, mc ModuleCall) ([]Missing, error) 
 	return []Missing{{Kind: "module", Source: mc.Addr.String(), Version: want, Why: mc.File + ":" + strconv.Itoa(mc.Line),
 		Detail: "no version in the mirror (" + repo + ") meets it; it holds " + heldOrNone(held)}}, nil
 }
+
+// strictVersion is MAJOR.MINOR.PATCH with optional pre-release and build
+// metadata: what a module version tag holds.
+var strictVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 func heldOrNone(held []string) string {
 	if len(held) == 0 {
