@@ -23,6 +23,9 @@ func TestAcceptanceScan(t *testing.T) {
 	w.up.AddProvider(namespace, ptype, "1.2.0", currentPlatform, otherPlatform(), "windows_amd64")
 	plan := w.writePlan(">= 1.0.0", currentPlatform, otherPlatform())
 	w.sync(plan)
+	w.up.AddModule("acme", "greeting", "null", "1.2.0", "/archives/greeting-1.2.0.tar.gz")
+	w.up.ServeArchive("/archives/greeting-1.2.0.tar.gz", moduleTgz(t, map[string]string{"main.tf": "# greeting\n"}))
+	w.mustMirror(0, nil, "sync", "-c", w.writeModulePlan(w.reg, "~> 1.2"), "--no-progress")
 
 	code := t.TempDir()
 	// A team locked against the upstream for two platforms: all mirrored.
@@ -34,6 +37,11 @@ func TestAcceptanceScan(t *testing.T) {
 }
 `, source))
 	w.runTofu(app, w.upstreamCLIConfig(), "providers", "lock", "-platform="+currentPlatform, "-platform="+otherPlatform())
+	writeFile(t, filepath.Join(app, "modules.tf"), `module "greeting" {
+  source  = "acme/greeting/null"
+  version = "~> 1.2"
+}
+`)
 
 	check := func(t *testing.T, want int) mirrorRun {
 		return w.sub(t).mustMirror(want, nil, "scan", "--check", "-c", plan, code)
@@ -66,6 +74,11 @@ module "net" {
   source  = "acme/net/aws"
   version = "~> 2.1"
 }
+
+module "greeting" {
+  source  = "acme/greeting/null"
+  version = "~> 2.0"
+}
 `, source))
 	writeFile(t, filepath.Join(old, ".terraform.lock.hcl"), fmt.Sprintf(`provider %q {
   version = "0.9.0"
@@ -79,6 +92,7 @@ module "net" {
 			"provider " + address + " 1.2.0 platforms windows_amd64 (locked in " + filepath.Join(win, ".terraform.lock.hcl"),
 			"provider " + address + " 0.9.0 (locked in " + filepath.Join(old, ".terraform.lock.hcl"),
 			"module registry.opentofu.org/acme/net/aws ~> 2.1 (" + filepath.Join(old, "main.tf") + ":7)",
+			"module registry.opentofu.org/acme/greeting/null ~> 2.0 (" + filepath.Join(old, "main.tf") + ":12): no version in the mirror (opentofu-modules/acme/greeting/null) meets it; it holds 1.2.0",
 			filepath.Join(code, "broken", "main.tf") + ":",
 		} {
 			if !strings.Contains(run.stdout+run.stderr, want) {
@@ -112,7 +126,11 @@ module "net" {
 		if got := cfg.Providers[0].Versions; got != ">= 0.0.0" {
 			t.Fatalf("echo versions %q, want >= 0.0.0 (old/ requires it unconstrained)", got)
 		}
-		if len(cfg.Modules) != 1 || cfg.Modules[0].Versions != ">= 2.1.0, < 3.0.0" {
+		mods := map[string]string{}
+		for _, m := range cfg.Modules {
+			mods[m.Source.String()] = m.Versions
+		}
+		if len(mods) != 2 || mods["registry.opentofu.org/acme/net/aws"] != ">= 2.1.0, < 3.0.0" || mods["registry.opentofu.org/acme/greeting/null"] != ">= 1.2.0, < 3.0.0" {
 			t.Fatalf("modules %+v", cfg.Modules)
 		}
 	})
