@@ -33,6 +33,7 @@ type Options struct {
 
 // Change says what [Update] did to one provider.
 type Change struct {
+	// Address is the provider's "hostname/namespace/type".
 	Address string
 	// Old is the previously locked version, "" when the provider is new.
 	Old, New string

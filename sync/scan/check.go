@@ -21,8 +21,10 @@ import (
 // Repositories renders the target repository of a provider address
 // ("hostname/namespace/type") and of a module address.
 type Repositories struct {
+	// Provider renders a provider's repository; required.
 	Provider func(address string) (string, error)
-	Module   func(addr config.ModuleAddr) (string, error)
+	// Module renders a module's repository; required.
+	Module func(addr config.ModuleAddr) (string, error)
 }
 
 // Missing is one thing the codebase needs that the mirror lacks.

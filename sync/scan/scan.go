@@ -75,7 +75,10 @@ func (p Problem) String() string {
 // Findings is what a scan collected, each list in the order found
 // (directories sorted, files sorted). Empty lists are nil.
 type Findings struct {
+	// Providers are the required_providers entries and implied providers.
 	Providers []ProviderRequirement
+	// Modules are the registry module calls; Locked the lock file blocks;
+	// Problems the files and entries that could not be read.
 	Modules   []ModuleCall
 	Locked    []LockedProvider
 	Problems  []Problem
