@@ -79,9 +79,9 @@ type Findings struct {
 	Providers []ProviderRequirement
 	// Modules are the registry module calls; Locked the lock file blocks;
 	// Problems the files and entries that could not be read.
-	Modules   []ModuleCall
-	Locked    []LockedProvider
-	Problems  []Problem
+	Modules  []ModuleCall
+	Locked   []LockedProvider
+	Problems []Problem
 
 	// calls maps each module directory read (one with configuration
 	// files) to the local module directories it calls.
