@@ -22,6 +22,7 @@ func lockCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "platform", Usage: "OS_ARCH to hash (repeatable; default: every platform the mirror holds)"},
 			&cli.BoolFlag{Name: "upgrade", Usage: "select the newest allowed version even when the locked one is still allowed"},
 			spoolDirFlag(),
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "zips of one provider version downloaded and hashed at once"},
 		),
 		Action: runLockFile,
 	}
@@ -64,10 +65,11 @@ func runLockFile(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	res, err := lockfile.Update(c.Context, tg, old, reqs, lockfile.Options{
-		Platforms:  platforms,
-		Upgrade:    c.Bool("upgrade"),
-		Repository: providerRepository(e.cfg),
-		SpoolDir:   c.String("spool-dir"),
+		Platforms:   platforms,
+		Upgrade:     c.Bool("upgrade"),
+		Repository:  providerRepository(e.cfg),
+		SpoolDir:    c.String("spool-dir"),
+		Concurrency: c.Int("concurrency"),
 	})
 	if err != nil {
 		var lines []string

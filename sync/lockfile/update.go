@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apparentlymart/go-versions/versions"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 )
@@ -29,6 +30,9 @@ type Options struct {
 	SpoolDir string
 	// Limits bounds unpacking; zero fields mean [DefaultLimits].
 	Limits Limits
+	// Concurrency bounds the zips downloaded and hashed at once for one
+	// provider version; 0 means 4.
+	Concurrency int
 }
 
 // Change says what [Update] did to one provider.
@@ -148,11 +152,11 @@ func updateOne(ctx context.Context, t Target, addr string, cons Constraints, loc
 	if locked != nil && locked.Version.Same(v) {
 		hashes = append(hashes, locked.Hashes...)
 	}
-	for _, p := range platforms {
-		h, err := hashPlatform(ctx, t, rel, p, opts)
-		if err != nil {
-			return nil, ch, nil, err
-		}
+	hashed, err := hashPlatforms(ctx, t, rel, platforms, opts)
+	if err != nil {
+		return nil, ch, nil, err
+	}
+	for _, h := range hashed {
 		hashes = append(hashes, h.H1)
 		if rel.Provenance == nil {
 			hashes = append(hashes, h.ZH)
@@ -207,6 +211,26 @@ func VersionsString(held versions.List) string {
 		s[i] = v.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// hashPlatforms hashes each platform's zip, opts.Concurrency at a time;
+// the first failure cancels the others.
+func hashPlatforms(ctx context.Context, t Target, rel *Release, platforms []string, opts Options) ([]PackageHashes, error) {
+	n := opts.Concurrency
+	if n <= 0 {
+		n = 4
+	}
+	out := make([]PackageHashes, len(platforms))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for i, p := range platforms {
+		g.Go(func() error {
+			h, err := hashPlatform(ctx, t, rel, p, opts)
+			out[i] = h
+			return err
+		})
+	}
+	return out, g.Wait()
 }
 
 // hashPlatform downloads one platform's zip from the mirror and hashes it.
