@@ -70,6 +70,7 @@ func runLockFile(c *cli.Context) error {
 		Repository:  providerRepository(e.cfg),
 		SpoolDir:    c.String("spool-dir"),
 		Concurrency: c.Int("concurrency"),
+		Policy:      e.policy,
 	})
 	if err != nil {
 		var lines []string
@@ -85,22 +86,32 @@ func runLockFile(c *cli.Context) error {
 		return cli.Exit("lock: "+err.Error(), exitFailed)
 	}
 	out := c.App.Writer
+	signed := false
 	for _, ch := range res.Changes {
+		signed = signed || ch.Signed
 		from := "new"
 		if ch.Old != "" && ch.Old != ch.New {
 			from = "was " + ch.Old
 		} else if ch.Old != "" {
 			from = "kept"
 		}
-		signed := "zh: from the signed SHA256SUMS"
+		zh := "zh: from the signed SHA256SUMS"
 		if !ch.Signed {
-			signed = "zh: unsigned, held zips only"
+			zh = "zh: unsigned, held zips only"
 		}
-		fmt.Fprintf(out, "%s %s (%s): h1: for %s; %s\n", ch.Address, ch.New, from, strings.Join(ch.Platforms, ", "), signed)
+		fmt.Fprintf(out, "%s %s (%s): h1: for %s; %s\n", ch.Address, ch.New, from, strings.Join(ch.Platforms, ", "), zh)
+	}
+	if signed && !e.policy.Pinned() {
+		fmt.Fprintln(out, unpinnedKeysNote)
 	}
 	fmt.Fprintf(out, "Wrote %s\n", path)
 	return nil
 }
+
+// unpinnedKeysNote is printed, as verify prints it, when a stored
+// SHA256SUMS was re-verified with the key stored next to it because the
+// plan pins none.
+const unpinnedKeysNote = "Signing keys: not pinned; each provenance was checked against the key stored next to it. Set trust.provider_keys to check against keys you pinned."
 
 // platformFlags reads the repeatable (or comma-separated) --platform.
 func platformFlags(c *cli.Context) ([]string, error) {

@@ -63,13 +63,16 @@ func runScan(c *cli.Context) error {
 		Module: func(a config.ModuleAddr) (string, error) {
 			return config.RenderModuleRepository(e.cfg.Target.ModulesRepository, a)
 		},
-	}, scan.CheckOptions{Platforms: platforms, SpoolDir: c.String("spool-dir")})
+	}, scan.CheckOptions{Platforms: platforms, SpoolDir: c.String("spool-dir"), Policy: e.policy})
 	if err != nil {
 		return cli.Exit("scan: "+err.Error(), exitFailed)
 	}
 	out := c.App.Writer
 	for _, m := range missing {
 		fmt.Fprintf(out, "missing: %s\n", m)
+	}
+	if len(found.Locked) > 0 && !e.policy.Pinned() {
+		fmt.Fprintln(out, unpinnedKeysNote)
 	}
 	fmt.Fprintf(out, "Scan: %d provider requirement(s), %d module call(s), %d locked version(s); %d missing from %s, %d file problem(s).\n",
 		len(found.Providers), len(found.Modules), len(found.Locked), len(missing), tg, len(found.Problems))

@@ -3,7 +3,7 @@ package lockfile
 import (
 	"errors"
 
-	mirrorsync "github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
 )
 
 // Sentinel errors, wrapped with the file, provider, version or platform
@@ -25,9 +25,10 @@ var (
 	// larger unpacked than the limits allow (a zip bomb).
 	ErrUnsafeArchive = errors.New("unsafe provider archive")
 	// ErrProvenance means a stored provenance (signed SHA256SUMS) does not
-	// verify or does not list a package the index holds. It is the engine's
-	// own sentinel, so errors from its checks match it too.
-	ErrProvenance = mirrorsync.ErrProvenance
+	// verify under the run's trust policy or does not list a package the
+	// index holds. It is [provenance.ErrProvenance], so errors from the
+	// policy's checks (and verify's, and import's) match it too.
+	ErrProvenance = provenance.ErrProvenance
 	// ErrTarget wraps failures reading the target.
 	ErrTarget = errors.New("target")
 )

@@ -1,24 +1,23 @@
 package lockfile
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/apparentlymart/go-versions/versions"
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	mirrorsync "github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
 // Target is what this package reads of the mirror: tag lists, manifests,
-// blobs and referrers. sync.Target is one; so is anything with these five
+// blobs and referrers. *target.Target is one; so is anything with these five
 // methods (a layout, a bundle, a counting wrapper in tests).
 type Target interface {
 	Tags(ctx context.Context, repo string) ([]string, error)
@@ -70,12 +69,13 @@ type Release struct {
 }
 
 // ReadRelease reads the index at tag and re-verifies every provenance
-// artifact referring to it (its SHA256SUMS against its signature and key,
-// offline). One provenance that does not verify fails the release with
-// [ErrProvenance]: a mirror holding a tampered SHA256SUMS must not hand
-// its hashes to users. Costs one GET of the index, one referrers lookup
-// and, per provenance, one GET of its manifest and of each layer.
-func ReadRelease(ctx context.Context, t Target, repo, address, tag string) (*Release, error) {
+// artifact referring to it, offline, under policy ([provenance.Policy.CheckStored]:
+// its SHA256SUMS against its signature with a key policy trusts; the zero
+// policy trusts none). One provenance that does not verify fails the
+// release with [ErrProvenance]: a mirror holding a tampered SHA256SUMS must
+// not hand its hashes to users. Costs one GET of the index, one referrers
+// lookup and, per provenance, one GET of its manifest and of each layer.
+func ReadRelease(ctx context.Context, t Target, policy provenance.Policy, repo, address, tag string) (*Release, error) {
 	raw, desc, err := t.Manifest(ctx, repo, tag)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s:%s: %w", ErrTarget, repo, tag, err)
@@ -94,8 +94,8 @@ func ReadRelease(ctx context.Context, t Target, repo, address, tag string) (*Rel
 		if err != nil {
 			return nil, fmt.Errorf("%w: reading provenance %s in %s: %w", ErrTarget, ref.Digest, repo, err)
 		}
-		prov, err := mirrorsync.CheckStoredProvenance(address, praw, desc.Digest, func(l descriptor.Descriptor) ([]byte, error) {
-			return readSmall(ctx, t, repo, l)
+		prov, err := policy.CheckStored(address, praw, desc.Digest, func(l descriptor.Descriptor) ([]byte, error) {
+			return provenance.ReadLayer(ctx, t, repo, l)
 		})
 		if err != nil {
 			// err wraps ErrProvenance already.
@@ -124,29 +124,10 @@ func (r *Release) PackageLayer(ctx context.Context, t Target, platform string) (
 		return descriptor.Descriptor{}, fmt.Errorf("provider %s %s %s: %w", r.Address, manifest.VersionFromTag(r.Tag), platform, err)
 	}
 	if r.Provenance != nil {
-		if err := mirrorsync.CheckPackageSigned(r.Provenance, layer, manifest.VersionFromTag(r.Tag), platform); err != nil {
+		providerType := r.Address[strings.LastIndexByte(r.Address, '/')+1:]
+		if err := provenance.CheckPackageSigned(r.Provenance, layer, providerType, manifest.VersionFromTag(r.Tag), platform); err != nil {
 			return descriptor.Descriptor{}, fmt.Errorf("%w: provider %s %s %s: %w", ErrProvenance, r.Address, manifest.VersionFromTag(r.Tag), platform, err)
 		}
 	}
 	return layer, nil
-}
-
-// readSmall reads a provenance layer, bounded, and checks its digest.
-func readSmall(ctx context.Context, t Target, repo string, d descriptor.Descriptor) ([]byte, error) {
-	rc, err := t.Blob(ctx, repo, d)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(rc, mirrorsync.MaxProvenanceLayerSize+1)); err != nil {
-		return nil, err
-	}
-	if buf.Len() > mirrorsync.MaxProvenanceLayerSize {
-		return nil, fmt.Errorf("blob %s is larger than %d bytes", d.Digest, mirrorsync.MaxProvenanceLayerSize)
-	}
-	if got := digest.SHA256.FromBytes(buf.Bytes()); got != d.Digest {
-		return nil, errors.New("blob " + d.Digest.String() + " holds content hashing to " + got.String())
-	}
-	return buf.Bytes(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
 )
 
 // Options configures [Update].
@@ -33,6 +34,10 @@ type Options struct {
 	// Concurrency bounds the zips downloaded and hashed at once for one
 	// provider version; 0 means 4.
 	Concurrency int
+	// Policy decides which keys may vouch for a stored SHA256SUMS when it
+	// is verified again (see [ReadRelease]). The zero value trusts no key:
+	// every signed provenance is then refused.
+	Policy provenance.Policy
 }
 
 // Change says what [Update] did to one provider.
@@ -43,7 +48,8 @@ type Change struct {
 	Old, New string
 	// Platforms were hashed (h1:) for New.
 	Platforms []string
-	// Signed is true when the zh: hashes come from a verified SHA256SUMS.
+	// Signed is true when the zh: hashes come from a SHA256SUMS whose
+	// signature verified (not one the policy let through unsigned).
 	Signed bool
 }
 
@@ -131,7 +137,7 @@ func updateOne(ctx context.Context, t Target, addr string, cons Constraints, loc
 		ch.Old = locked.Version.String()
 	}
 	ch.New = v.String()
-	rel, err := ReadRelease(ctx, t, repo, addr, tags[v.String()])
+	rel, err := ReadRelease(ctx, t, opts.Policy, repo, addr, tags[v.String()])
 	if err != nil {
 		return nil, ch, nil, err
 	}
@@ -163,7 +169,7 @@ func updateOne(ctx context.Context, t Target, addr string, cons Constraints, loc
 		}
 	}
 	if rel.Provenance != nil {
-		ch.Signed = true
+		ch.Signed = !rel.Provenance.Unsigned()
 		for _, sum := range rel.Provenance.Sums {
 			hashes = append(hashes, "zh:"+sum)
 		}

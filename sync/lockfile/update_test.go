@@ -14,14 +14,14 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	mirrorsync "github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
 
 const testAddress = "registry.opentofu.org/acme/echo"
 
 // pushRelease pushes version of acme/echo into repo as another tool would
 // (no provenance), one synthetic zip per platform, and returns the zips.
-func pushRelease(t *testing.T, tg *mirrorsync.Target, repo, version string, platforms ...string) map[string][]byte {
+func pushRelease(t *testing.T, tg *target.Target, repo, version string, platforms ...string) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
 	if err := tg.PutBlob(ctx, repo, manifest.EmptyConfig(), bytes.NewReader([]byte("{}"))); err != nil {
@@ -70,7 +70,7 @@ func TestUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := mirrorsync.OpenTarget(cfg.Target)
+	tg, err := target.Open(cfg.Target)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,18 +4,17 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/apparentlymart/go-versions/versions"
-	goversion "github.com/hashicorp/go-version"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/lockfile"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
 )
 
 // Repositories renders the target repository of a provider address
@@ -108,6 +107,9 @@ type CheckOptions struct {
 	Platforms []string
 	// SpoolDir holds a zip while it is hashed; "" is the system default.
 	SpoolDir string
+	// Policy decides which keys may vouch for a stored SHA256SUMS (see
+	// [lockfile.ReadRelease]); the zero value trusts none.
+	Policy provenance.Policy
 }
 
 type checker struct {
@@ -146,7 +148,7 @@ func (c *checker) locked(ctx context.Context, l LockedProvider) ([]Missing, erro
 		miss.Detail = "not in the mirror, which holds " + lockfile.VersionsString(held)
 		return []Missing{miss}, nil
 	}
-	rel, err := lockfile.ReadRelease(ctx, c.t, repo, l.Address, tag)
+	rel, err := lockfile.ReadRelease(ctx, c.t, c.opts.Policy, repo, l.Address, tag)
 	if err != nil {
 		miss.Detail = err.Error()
 		return []Missing{miss}, nil
@@ -291,12 +293,9 @@ func (c *checker) module(ctx context.Context, mc ModuleCall) ([]Missing, error) 
 	var held []string
 	for _, tag := range tags {
 		s := strings.TrimPrefix(manifest.VersionFromTag(tag), "v")
-		if !strictVersion.MatchString(s) {
+		v, ok := manifest.ParseStrictVersion(s)
+		if !ok {
 			continue // "latest", sha256-<hex> referrer tags
-		}
-		v, err := goversion.NewSemver(s)
-		if err != nil {
-			continue
 		}
 		held = append(held, s)
 		if cons.Allows(v) {
@@ -311,10 +310,6 @@ func (c *checker) module(ctx context.Context, mc ModuleCall) ([]Missing, error) 
 	return []Missing{{Kind: "module", Source: mc.Addr.String(), Version: want, Why: mc.File + ":" + strconv.Itoa(mc.Line),
 		Detail: "no version in the mirror (" + repo + ") meets it; it holds " + heldOrNone(held)}}, nil
 }
-
-// strictVersion is MAJOR.MINOR.PATCH with optional pre-release and build
-// metadata: what a module version tag holds.
-var strictVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 func heldOrNone(held []string) string {
 	if len(held) == 0 {
