@@ -15,6 +15,7 @@ import (
 	rcmanifest "github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/ref"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 )
 
@@ -204,6 +205,48 @@ func TestAcceptanceLockTamperedSums(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".terraform.lock.hcl")); err == nil {
 		t.Fatal("a lock file was written from a tampered SHA256SUMS")
+	}
+}
+
+// TestAcceptanceLockPinnedKeys: the stored SHA256SUMS is re-verified
+// under the run's trust policy. Without trust.provider_keys the key stored
+// next to it verifies, and the output says the keys are not pinned; with
+// the upstream's key pinned it verifies and no such note appears; with only
+// a stranger's key pinned for the namespace the release is refused and no
+// lock file is written.
+func TestAcceptanceLockPinnedKeys(t *testing.T) {
+	t.Parallel()
+	w, plan := lockWorld(t)
+	const note = "Signing keys: not pinned"
+
+	run := w.mustMirror(0, nil, "lock", "-c", plan, w.workDir("~> 1.0"))
+	if !strings.Contains(run.stdout, note) {
+		t.Fatalf("unpinned run does not say the keys are not pinned:\n%s", run)
+	}
+
+	pinned := func(armored string) string {
+		keys := filepath.Join(t.TempDir(), "provider-keys")
+		writeFile(t, filepath.Join(keys, namespace, "pinned.asc"), armored)
+		w.trust = fmt.Sprintf("  provider_keys: %q\n", keys)
+		return w.writePlan(">= 1.0.0", currentPlatform, otherPlatform())
+	}
+
+	dir := w.workDir("~> 1.0")
+	run = w.mustMirror(0, nil, "lock", "-c", pinned(w.up.ArmoredPublicKey), dir)
+	if strings.Contains(run.stdout, note) {
+		t.Fatalf("pinned run claims the keys are not pinned:\n%s", run)
+	}
+	if got, ok := readLock(t, dir)[address]; !ok || got.Version != "1.1.0" {
+		t.Fatalf("with the upstream key pinned, locked %+v, want 1.1.0", got)
+	}
+
+	dir = w.workDir("~> 1.0")
+	run = w.mustMirror(1, nil, "lock", "-c", pinned(testpgp.New(t, "stranger", "").PublicArmored), dir)
+	if !strings.Contains(run.stderr, "provenance") || !strings.Contains(run.stderr, "pinned") || !strings.Contains(run.stderr, "1.1.0") {
+		t.Fatalf("error does not say 1.1.0's provenance is not signed by a pinned key:\n%s", run)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".terraform.lock.hcl")); err == nil {
+		t.Fatal("a lock file was written from a SHA256SUMS no pinned key signed")
 	}
 }
 
