@@ -36,6 +36,7 @@ import (
 	// Registered by init: the htpasswd access controller and both storage
 	// drivers New can be asked for.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 
@@ -67,8 +68,13 @@ type Registry struct {
 	htpasswdPath string
 
 	app     atomic.Pointer[handlers.App]
+	ggcr    http.Handler // the go-containerregistry handler, with WithImplementation(GoContainerRegistry)
 	handler http.Handler
-	counts  counter
+
+	// Issuer is the token server of a registry made WithTokenAuth; nil
+	// otherwise.
+	Issuer *TokenIssuer
+	counts counter
 
 	mu      sync.Mutex
 	server  *http.Server
@@ -85,6 +91,8 @@ type options struct {
 	middleware    []func(http.Handler) http.Handler
 	tagPageSize   int
 	deleteEnabled bool
+	impl          Implementation
+	token         *tokenAuth
 }
 
 // WithTLS serves HTTPS with a certificate for 127.0.0.1 and localhost signed
@@ -163,7 +171,15 @@ func New(t testing.TB, opts ...Option) *Registry {
 	if r.opts.user != "" {
 		r.htpasswdPath = writeHtpasswd(t, r.opts.user, r.opts.pass)
 	}
-	r.app.Store(r.newApp())
+	r.checkImplementation(t)
+	if r.opts.token != nil {
+		r.Issuer = newTokenIssuer(t, r.ca, r.opts.token)
+	}
+	if r.opts.impl == GoContainerRegistry {
+		r.ggcr = newGGCRHandler(r.opts.tagPageSize)
+	} else {
+		r.app.Store(r.newApp())
+	}
 	r.handler = r.buildHandler()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -227,6 +243,9 @@ func (r *Registry) newApp() *handlers.App {
 			"path":  r.htpasswdPath,
 		}}
 	}
+	if r.Issuer != nil {
+		cfg.Auth = configuration.Auth{"token": r.Issuer.registryAuthParameters()}
+	}
 	if r.opts.tagPageSize > 0 {
 		cfg.Tags.MaxTags = r.opts.tagPageSize
 	}
@@ -239,6 +258,9 @@ func (r *Registry) buildHandler() http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.app.Load().ServeHTTP(w, req)
 	})
+	if r.ggcr != nil {
+		h = r.ggcr
+	}
 	if r.opts.tagPageSize > 0 {
 		h = tagPager(r.opts.tagPageSize, h)
 	}
@@ -269,12 +291,16 @@ func tagPager(n int, next http.Handler) http.Handler {
 
 func (r *Registry) serve(ln net.Listener) {
 	if r.tlsCfg != nil {
-		ln = tls.NewListener(ln, r.tlsCfg)
+		ln = tlsListener(ln, r.tlsCfg)
 	}
 	srv := &http.Server{
 		Handler:           r.handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          serverErrorLog(),
+		// HTTP/1.1 only, for every implementation: see ggcr.go for why
+		// go-containerregistry's registry must never see HTTP/2. An empty
+		// map keeps net/http from offering h2 even if tlsCfg ever did.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
 	r.mu.Lock()
 	r.server = srv
@@ -307,7 +333,7 @@ func (r *Registry) Stop() {
 func (r *Registry) Restart() {
 	r.t.Helper()
 	r.Stop()
-	if r.opts.dir != "" {
+	if r.opts.dir != "" && r.ggcr == nil {
 		old := r.app.Load()
 		r.app.Store(r.newApp())
 		_ = old.Shutdown()
@@ -329,7 +355,9 @@ func (r *Registry) Restart() {
 
 func (r *Registry) close() {
 	r.Stop()
-	_ = r.app.Load().Shutdown()
+	if app := r.app.Load(); app != nil {
+		_ = app.Shutdown()
+	}
 }
 
 // DockerConfig writes a Docker config.json with the htpasswd credentials for
@@ -337,14 +365,21 @@ func (r *Registry) close() {
 // for regclient.WithDockerCredsFile or DOCKER_CONFIG.
 func (r *Registry) DockerConfig(t testing.TB) string {
 	t.Helper()
+	return writeDockerConfig(t, r.Host, r.opts.user, r.opts.pass)
+}
+
+// writeDockerConfig writes a config.json with user/pass for host, or no
+// auths when user is "".
+func writeDockerConfig(t testing.TB, host, user, pass string) string {
+	t.Helper()
 	type auth struct {
 		Auth string `json:"auth"`
 	}
 	cfg := struct {
 		Auths map[string]auth `json:"auths"`
 	}{Auths: map[string]auth{}}
-	if r.opts.user != "" {
-		cfg.Auths[r.Host] = auth{Auth: base64.StdEncoding.EncodeToString([]byte(r.opts.user + ":" + r.opts.pass))}
+	if user != "" {
+		cfg.Auths[host] = auth{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -360,4 +395,11 @@ func (r *Registry) DockerConfig(t testing.TB) string {
 // Ref returns "Host/repo", the start of a reference to repo on this registry.
 func (r *Registry) Ref(repo string) string {
 	return fmt.Sprintf("%s/%s", r.Host, repo)
+}
+
+// tlsListener serves TLS offering HTTP/1.1 only (see ggcr.go for why).
+func tlsListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	return tls.NewListener(ln, cfg)
 }
