@@ -108,12 +108,13 @@ func trustPolicy(cfg *config.Config) (provenance.Policy, error) {
 	return p, nil
 }
 
-func (e *env) target(c *cli.Context) (*target.Target, error) {
+// target opens the plan's target; extra options come after the common ones.
+func (e *env) target(c *cli.Context, extra ...target.Option) (*target.Target, error) {
 	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent())}
 	if p := c.String("docker-config"); p != "" {
 		opts = append(opts, target.WithDockerConfig(p))
 	}
-	return target.Open(e.cfg.Target, opts...)
+	return target.Open(e.cfg.Target, append(opts, extra...)...)
 }
 
 // engineOptions are the engine settings every command shares; progress

@@ -52,6 +52,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			syncCommand(),
 			verifyCommand(),
+			doctorCommand(),
 			tofurcCommand(),
 			inventoryCommand(),
 			exportCommand(),

@@ -366,3 +366,12 @@ func (t *Target) putManifestRetrying503(ctx context.Context, r ref.Ref, m rcmani
 		}
 	}
 }
+
+// RegClient returns the registry client the target uses (its credentials,
+// TLS settings and retries), for probes such as doctor that need requests
+// the Target methods do not make. nil never; for a layout it reaches the
+// layout directories.
+func (t *Target) RegClient() *regclient.RegClient { return t.rc }
+
+// Host returns the "host:port" of the registry; "" for an OCI layout.
+func (t *Target) Host() string { return t.host }
