@@ -30,7 +30,7 @@ func hintCreate(repo string) string {
 		prefix = repo[:i]
 	}
 	first, _, _ := strings.Cut(repo, "/")
-	return fmt.Sprintf("repositories must exist before the first push: ECR: create a repository creation template for prefix %q applied for CREATE_ON_PUSH (aws ecr create-repository-creation-template) or create every provider repository beforehand; Harbor: create the project %q; GitLab: the path must start with an existing project", prefix, first)
+	return fmt.Sprintf("repositories must exist before the first push: ECR: turn on create-on-push (a repository creation template for prefix %q applied for CREATE_ON_PUSH, aws ecr create-repository-creation-template) or create every provider repository beforehand (aws ecr create-repository); Harbor: create the project %q; GitLab: the path must start with an existing project", prefix, first)
 }
 
 func hintBodyLimit(limitBelow string) string {
