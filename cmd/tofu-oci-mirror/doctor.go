@@ -110,7 +110,7 @@ func renderDoctor(out io.Writer, rep *doctor.Report) {
 		fmt.Fprintf(out, "\nLeft in %s: %s\n", rep.Repository, strings.Join(rep.Leftovers, ", "))
 	}
 	if rep.Provenance != "" {
-		fmt.Fprintf(out, "\nProvenance can be kept as: %s\n", rep.Provenance)
+		fmt.Fprintf(out, "\nProvenance: %s\n", rep.Provenance)
 	}
 	verdict := "everything OpenTofu needs works"
 	if !rep.OK() {

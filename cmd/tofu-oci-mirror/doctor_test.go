@@ -52,14 +52,14 @@ func doctorCases() []doctorCase {
 			user: "mirror", pass: "s3cret",
 			want:   noReferrersWant,
 			detail: map[string]string{doctor.CheckReferrers: "fallback tag sha256-", doctor.CheckReachable: "Basic auth", doctor.CheckCredentials: "found for"},
-			hint:   map[string]string{doctor.CheckReferrers: "Harbor 2.11+"}, provenance: "tag",
+			hint:   map[string]string{doctor.CheckReferrers: "Harbor 2.11+"}, provenance: doctor.ProvenanceReferrersTag,
 		},
 		{
 			name: "distribution, token auth with per-repository scopes",
 			opts: []testregistry.Option{testregistry.WithTokenAuth(mirrorUser), testregistry.WithDelete()},
 			user: "mirror", pass: "s3cret",
 			want:   noReferrersWant,
-			detail: map[string]string{doctor.CheckReachable: "token auth (Bearer)"}, provenance: "tag",
+			detail: map[string]string{doctor.CheckReachable: "token auth (Bearer)"}, provenance: doctor.ProvenanceReferrersTag,
 		},
 		{
 			name: "distribution, token auth, user without push",
@@ -71,7 +71,7 @@ func doctorCases() []doctorCase {
 		{
 			name: "distribution, anonymous, deletes disabled",
 			want: map[string]doctor.Status{doctor.CheckReferrers: doctor.Warn, doctor.CheckDelete: doctor.Warn},
-			hint: map[string]string{doctor.CheckDelete: "storage.delete.enabled: true"}, provenance: "tag",
+			hint: map[string]string{doctor.CheckDelete: "storage.delete.enabled: true"}, provenance: doctor.ProvenanceReferrersTag,
 		},
 		{
 			name: "distribution, CA not configured",
@@ -83,7 +83,7 @@ func doctorCases() []doctorCase {
 		{
 			name: "go-containerregistry with referrers",
 			opts: []testregistry.Option{testregistry.WithImplementation(testregistry.GoContainerRegistry)},
-			want: map[string]doctor.Status{}, provenance: "referrers",
+			want: map[string]doctor.Status{}, provenance: doctor.ProvenanceReferrersAPI,
 			detail: map[string]string{doctor.CheckReferrers: "referrers API lists"},
 		},
 		{
@@ -91,7 +91,7 @@ func doctorCases() []doctorCase {
 			opts:   []testregistry.Option{testregistry.WithDelete(), testregistry.WithMiddleware(testregistry.RefuseSubject())},
 			want:   map[string]doctor.Status{doctor.CheckSubject: doctor.Warn, doctor.CheckReferrers: doctor.Skip},
 			detail: map[string]string{doctor.CheckSubject: "405 UNSUPPORTED: " + testregistry.ECRSubjectRefusedMessage},
-			hint:   map[string]string{doctor.CheckSubject: "aws/containers-roadmap#2783"}, provenance: "none",
+			hint:   map[string]string{doctor.CheckSubject: "aws/containers-roadmap#2783"}, provenance: doctor.ProvenanceSubjectRefused,
 		},
 		{
 			name:   "ECR: repositories must exist",
@@ -104,7 +104,7 @@ func doctorCases() []doctorCase {
 		{
 			name: "ECR: repository created beforehand",
 			opts: []testregistry.Option{testregistry.WithDelete(), testregistry.WithMiddleware(preCreated.Middleware())},
-			want: noReferrersWant, provenance: "tag",
+			want: noReferrersWant, provenance: doctor.ProvenanceReferrersTag,
 		},
 		{
 			name: "Quay/GitLab: media type allowlist without OpenTofu's types",
@@ -121,7 +121,7 @@ func doctorCases() []doctorCase {
 			want: map[string]doctor.Status{doctor.CheckMonolithic: doctor.Warn, doctor.CheckReferrers: doctor.Warn},
 			detail: map[string]string{doctor.CheckMonolithic: "largest accepted in one PUT: 1 MiB; 4 MiB refused: 413 Request Entity Too Large",
 				doctor.CheckChunked: "chunks pass under the body limit"},
-			hint: map[string]string{doctor.CheckMonolithic: "client_max_body_size"}, provenance: "tag",
+			hint: map[string]string{doctor.CheckMonolithic: "client_max_body_size"}, provenance: doctor.ProvenanceReferrersTag,
 		},
 		{
 			name:       "nginx client_max_body_size 512k",
@@ -129,7 +129,7 @@ func doctorCases() []doctorCase {
 			exit:       exitFailed,
 			want:       map[string]doctor.Status{doctor.CheckMonolithic: doctor.Warn, doctor.CheckChunked: doctor.Fail, doctor.CheckReferrers: doctor.Warn},
 			detail:     map[string]string{doctor.CheckMonolithic: "largest accepted in one PUT: 256 KiB; 1 MiB refused", doctor.CheckChunked: "no way to upload larger packages"},
-			provenance: "tag",
+			provenance: doctor.ProvenanceReferrersTag,
 		},
 	}
 }

@@ -131,7 +131,7 @@ func (p *prober) provenance(ctx context.Context) {
 		r := refusalOf(err)
 		p.add(CheckProvenance, Warn, "refused: "+r.String(), hintMediaType("our provenance media types ("+manifest.ProvenanceArtifactType+", "+manifest.SignatureMediaType+", "+manifest.PublicKeyMediaType+")"))
 		p.skip("provenance media types refused", CheckSubject, CheckReferrers)
-		p.rep.Provenance = "none"
+		p.rep.Provenance = ProvenanceSubjectRefused
 		return
 	}
 	p.add(CheckProvenance, OK, "artifactType "+manifest.ProvenanceArtifactType+" with SHA256SUMS, signature and key layers", "")
@@ -144,7 +144,7 @@ func (p *prober) provenance(ctx context.Context) {
 		r := refusalOf(err)
 		p.add(CheckSubject, Warn, "a manifest with subject was refused: "+r.String(), hintSubject())
 		p.skip("subject refused", CheckReferrers)
-		p.rep.Provenance = "none"
+		p.rep.Provenance = ProvenanceSubjectRefused
 		return
 	}
 	p.add(CheckSubject, OK, "provenance manifest with subject = the provider index accepted", "")
@@ -177,11 +177,11 @@ func (p *prober) referrers(ctx context.Context, prov descriptor.Descriptor) {
 	case !found:
 		p.add(CheckReferrers, Warn, fmt.Sprintf("%d referrers listed, not the provenance artifact just pushed", len(rl.Descriptors)), hintReferrersMissing())
 	case len(rl.Tags) > 0:
-		p.rep.Provenance = "tag"
+		p.rep.Provenance = ProvenanceReferrersTag
 		p.tags = append(p.tags, rl.Tags...)
 		p.add(CheckReferrers, Warn, "no referrers API; provenance found through the fallback tag "+rl.Tags[0], hintNoReferrers())
 	default:
-		p.rep.Provenance = "referrers"
+		p.rep.Provenance = ProvenanceReferrersAPI
 		p.add(CheckReferrers, OK, "the referrers API lists the provenance artifact with its artifactType", "")
 	}
 }

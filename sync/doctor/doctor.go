@@ -62,6 +62,18 @@ const (
 	CheckDelete      = "delete"
 )
 
+// What Report.Provenance says about keeping provenance in this registry.
+const (
+	// ProvenanceReferrersAPI: subject accepted, the referrers API lists it.
+	ProvenanceReferrersAPI = "referrers-api"
+	// ProvenanceReferrersTag: subject accepted, no referrers API; clients
+	// find it through the sha256-<hex> fallback tag.
+	ProvenanceReferrersTag = "referrers-fallback-tag"
+	// ProvenanceSubjectRefused: manifests with subject (or our provenance
+	// media types) are refused; provenance must be kept without subject.
+	ProvenanceSubjectRefused = "subject-refused"
+)
+
 // Check is one row of the report.
 type Check struct {
 	// Name is one of the Check* constants.
@@ -81,9 +93,8 @@ type Report struct {
 	Target string `json:"target"`
 	// Repository is the scratch repository doctor wrote under.
 	Repository string `json:"repository"`
-	// Provenance is where this registry can keep provenance: "referrers"
-	// (referrers API), "tag" (subject accepted, sha256-<hex> fallback
-	// tag), "none" (subject refused) or "" (not probed).
+	// Provenance is how this registry can keep provenance: one of the
+	// Provenance* constants, or "" when not probed.
 	Provenance string `json:"provenance"`
 	// Checks are the rows, in the order of the Check* constants.
 	Checks []Check `json:"checks"`
