@@ -246,8 +246,10 @@ const nginx413Body = "<html>\r\n<head><title>413 Request Entity Too Large</title
 // exceeds the configured value, the 413 (Request Entity Too Large) error
 // is returned"). A declared Content-Length over Max is refused before the
 // registry sees the request; a body without one is refused once Max bytes
-// have passed, and the registry's own answer is dropped. Chunked uploads
-// whose every PATCH stays under Max pass.
+// have passed, and the registry's own answer is dropped. Like nginx's
+// lingering_close, the rest of the body is read and dropped after the
+// answer, so clients see the 413 and not a reset. Chunked uploads whose
+// every PATCH stays under Max pass.
 type BodyLimit struct {
 	// Max is the largest body accepted, in bytes.
 	Max int64
@@ -264,6 +266,9 @@ func (b *BodyLimit) Refused() int {
 }
 
 func (b *BodyLimit) refuse(w http.ResponseWriter) {
+	// Without full duplex, net/http reads at most 256 KiB of an unread
+	// body before answering and then closes: linger could not drain.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	b.mu.Lock()
 	b.refused++
 	b.mu.Unlock()
@@ -280,6 +285,7 @@ func (b *BodyLimit) Middleware() func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if req.ContentLength > b.Max {
 				b.refuse(w)
+				linger(w, req.Body)
 				return
 			}
 			if req.ContentLength >= 0 {
@@ -292,9 +298,23 @@ func (b *BodyLimit) Middleware() func(http.Handler) http.Handler {
 			next.ServeHTTP(hw, req)
 			if lr.over && !hw.wrote {
 				b.refuse(w)
+				linger(w, lr.r)
 			}
 		})
 	}
+}
+
+// lingerMax bounds what linger reads after a refusal.
+const lingerMax = 256 << 20
+
+// linger sends the answer, then reads and drops the rest of the body, as
+// nginx's lingering_close does, so a client still sending sees the 413
+// rather than a connection reset.
+func linger(w http.ResponseWriter, body io.Reader) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, lingerMax))
 }
 
 // limitedBody fails the read that would pass the limit.
