@@ -69,6 +69,13 @@ func doctorCases() []doctorCase {
 			hint: map[string]string{doctor.CheckPush: "may not push to " + scratch},
 		},
 		{
+			name: "distribution, token auth, wrong password",
+			opts: []testregistry.Option{testregistry.WithTokenAuth(mirrorUser), testregistry.WithDelete()},
+			user: "mirror", pass: "wrong", exit: exitFailed,
+			want: skipAfterPush(map[string]doctor.Status{doctor.CheckPull: doctor.Fail, doctor.CheckCreate: doctor.Skip, doctor.CheckPush: doctor.Fail}),
+			hint: map[string]string{doctor.CheckPull: "may not pull from " + scratch},
+		},
+		{
 			name: "distribution, anonymous, deletes disabled",
 			want: map[string]doctor.Status{doctor.CheckReferrers: doctor.Warn, doctor.CheckDelete: doctor.Warn},
 			hint: map[string]string{doctor.CheckDelete: "storage.delete.enabled: true"}, provenance: doctor.ProvenanceReferrersTag,

@@ -21,7 +21,7 @@ func hintCredentials(host string) string {
 }
 
 func hintDenied(action, host, repo string) string {
-	return fmt.Sprintf("the credentials for %s may not %s %s: Harbor: a robot account or member with push on the project; GitLab: write_registry on the project; GHCR: write:packages and access to the package; Quay: write on the repository or organization; token registries grant per repository, so grant the whole prefix", host, action, repo)
+	return fmt.Sprintf("the credentials for %s were refused or may not %s %s: check the password or token (docker login %[1]s), then the grants: Harbor: a robot account or member with push on the project; GitLab: write_registry on the project; GHCR: write:packages and access to the package; Quay: write on the repository or organization; token registries grant per repository, so grant the whole prefix", host, action, repo)
 }
 
 func hintCreate(repo string) string {
