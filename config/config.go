@@ -26,6 +26,28 @@ const (
 	DefaultHostname = "registry.opentofu.org"
 )
 
+// ProvenanceMode says where sync and import keep a provider version's
+// provenance (its signed SHA256SUMS, signature and key) in the target.
+type ProvenanceMode string
+
+// The values of target.provenance.
+const (
+	// ProvenanceAuto writes a referrer (a manifest whose subject is the
+	// index) and, once the registry refuses one in a run, keeps provenance
+	// under a tag instead; a refusal never blocks a version.
+	ProvenanceAuto ProvenanceMode = "auto"
+	// ProvenanceReferrers writes referrers only; a refusal fails the version.
+	ProvenanceReferrers ProvenanceMode = "referrers"
+	// ProvenanceTag writes a manifest without subject under the tag
+	// tofu-provenance-<index hex>, which OpenTofu's version parser ignores.
+	ProvenanceTag ProvenanceMode = "tag"
+	// ProvenanceOff keeps no provenance in the target.
+	ProvenanceOff ProvenanceMode = "off"
+)
+
+// ProvenanceModes lists the valid values of target.provenance.
+var ProvenanceModes = []ProvenanceMode{ProvenanceAuto, ProvenanceReferrers, ProvenanceTag, ProvenanceOff}
+
 // layoutPrefix marks a Target.Registry that names a local OCI image layout.
 const layoutPrefix = "oci-layout:"
 
@@ -67,6 +89,9 @@ type Target struct {
 	// ModulesRepository is the repository template for modules, with
 	// DefaultModulesRepository applied when empty.
 	ModulesRepository string
+	// Provenance is where a provider version's signed SHA256SUMS is kept
+	// (target.provenance); ProvenanceAuto when the plan leaves it out.
+	Provenance ProvenanceMode
 
 	// baseDir is the plan file's directory; relative layout paths are
 	// resolved against it ("" means the working directory).

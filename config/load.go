@@ -162,11 +162,21 @@ func (w *walker) target(n *yaml.Node) (Target, templates) {
 		Registry:            DefaultRegistry,
 		ProvidersRepository: DefaultProvidersRepository,
 		ModulesRepository:   DefaultModulesRepository,
+		Provenance:          ProvenanceAuto,
 		baseDir:             w.baseDir,
 	}
 	tmpl := templates{providersOK: true, modulesOK: true}
 	if !isNull(n) {
-		m := w.mapping(n, "target", "registry", "insecure", "ca_file", "providers_repository", "modules_repository")
+		m := w.mapping(n, "target", "registry", "insecure", "ca_file", "providers_repository", "modules_repository", "provenance")
+		if f := m["provenance"]; f.value != nil {
+			if s, ok := w.str(f.value, "target.provenance"); ok && s != "" {
+				if slices.Contains(ProvenanceModes, ProvenanceMode(s)) {
+					t.Provenance = ProvenanceMode(s)
+				} else {
+					w.problemf(f.value, "target.provenance is %q; want one of auto, referrers, tag, off", s)
+				}
+			}
+		}
 		if f := m["registry"]; f.value != nil {
 			if s, ok := w.str(f.value, "target.registry"); ok && s != "" {
 				w.registry(f.value, s)

@@ -19,6 +19,7 @@ target:
   ca_file: certs/registry.pem
   providers_repository: "mirror/${hostname}/${namespace}/${type}"
   modules_repository: "mirror-modules/${namespace}/${name}/${system}"
+  provenance: tag
 upstream:
   ca_file: /etc/ssl/upstream.pem
   hosts:
@@ -56,6 +57,7 @@ func TestParseFullPlan(t *testing.T) {
 		CAFile:              filepath.Join("plans", "certs", "registry.pem"),
 		ProvidersRepository: "mirror/${hostname}/${namespace}/${type}",
 		ModulesRepository:   "mirror-modules/${namespace}/${name}/${system}",
+		Provenance:          ProvenanceTag,
 		baseDir:             "plans",
 	}
 	if cfg.Target != wantTarget {
@@ -92,9 +94,9 @@ func TestParseFullPlan(t *testing.T) {
 	}
 	wantProviders := []provider{
 		{"registry.opentofu.org/hashicorp/aws", ">= 5.80.0, < 6.0.0", ">= 5.80.0, < 6.0.0",
-			"mirror/registry.opentofu.org/hashicorp/aws", []string{"darwin_arm64", "linux_amd64"}, 18, 5},
+			"mirror/registry.opentofu.org/hashicorp/aws", []string{"darwin_arm64", "linux_amd64"}, 19, 5},
 		{"private.example/acme/widget", "~> 3.6", "~> 3.6",
-			"mirror/private.example/acme/widget", []string{"linux_arm64", "windows_amd64"}, 20, 5},
+			"mirror/private.example/acme/widget", []string{"linux_arm64", "windows_amd64"}, 21, 5},
 	}
 	if !reflect.DeepEqual(gotProviders, wantProviders) {
 		t.Errorf("Providers =\n%+v\nwant\n%+v", gotProviders, wantProviders)
@@ -109,8 +111,8 @@ func TestParseFullPlan(t *testing.T) {
 		gotModules = append(gotModules, module{m.Source.String(), m.Versions, m.Repository, m.Line, m.Column})
 	}
 	wantModules := []module{
-		{"registry.opentofu.org/terraform-aws-modules/vpc/aws", "~> 5.0", "mirror-modules/terraform-aws-modules/vpc/aws", 24, 5},
-		{"private.example:8443/Acme/Net/aws", "= 1.2.3-beta.1", "mirror-modules/acme/net/aws", 26, 5},
+		{"registry.opentofu.org/terraform-aws-modules/vpc/aws", "~> 5.0", "mirror-modules/terraform-aws-modules/vpc/aws", 25, 5},
+		{"private.example:8443/Acme/Net/aws", "= 1.2.3-beta.1", "mirror-modules/acme/net/aws", 27, 5},
 	}
 	if !reflect.DeepEqual(gotModules, wantModules) {
 		t.Errorf("Modules =\n%+v\nwant\n%+v", gotModules, wantModules)
@@ -169,6 +171,21 @@ func TestParseEmptyValuesMeanDefaults(t *testing.T) {
 	}
 	if len(cfg.Platforms)+len(cfg.Providers)+len(cfg.Modules) != 0 {
 		t.Errorf("lists not empty: %+v", cfg)
+	}
+	if cfg.Target.Provenance != ProvenanceAuto {
+		t.Errorf("Target.Provenance = %q; want the default auto", cfg.Target.Provenance)
+	}
+}
+
+func TestParseProvenanceModes(t *testing.T) {
+	for _, mode := range ProvenanceModes {
+		cfg, err := Parse("mirror.yaml", []byte("version: 1\ntarget:\n  provenance: "+string(mode)+"\n"))
+		if err != nil {
+			t.Fatalf("%s: Parse: %v", mode, err)
+		}
+		if cfg.Target.Provenance != mode {
+			t.Errorf("target.provenance: %s gave %q", mode, cfg.Target.Provenance)
+		}
 	}
 }
 

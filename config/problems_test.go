@@ -33,6 +33,9 @@ var problemCases = []problemCase{
 	{name: "null version", yaml: "version:\nplatforms: [linux_amd64]\n", want: []string{
 		"mirror.yaml:1:1: missing required key \"version\"; add \"version: 1\"",
 	}},
+	{name: "unknown provenance mode", yaml: "version: 1\ntarget:\n  provenance: referrer\n", want: []string{
+		"mirror.yaml:3:15: target.provenance is \"referrer\"; want one of auto, referrers, tag, off",
+	}},
 	{name: "version 2", yaml: "version: 2\n", want: []string{
 		"mirror.yaml:1:10: unsupported plan version 2; this program reads version 1",
 	}},
