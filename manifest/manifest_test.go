@@ -188,3 +188,52 @@ func TestProvenanceRefersToIndex(t *testing.T) {
 		t.Fatalf("bad provenance manifest: %s", a.Raw)
 	}
 }
+
+func TestProvenanceFormsRoundTrip(t *testing.T) {
+	idx := buildIndex(t, "linux_amd64")
+	sums, sig, key := zipDesc("sums"), zipDesc("sig"), zipDesc("key")
+	sums.MediaType, sig.MediaType, key.MediaType = SHA256SUMSMediaType, SignatureMediaType, PublicKeyMediaType
+	sums.Annotations = map[string]string{TitleAnnotation: "SHA256SUMS"}
+	ref, err := Provenance(idx.Descriptor, sums, sig, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	det, err := DetachedProvenance(idx.Descriptor.Digest, sums, sig, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse(det.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Subject != nil || p.ArtifactType != ProvenanceArtifactType || p.Annotations[ProvenanceSubjectAnnotation] != idx.Descriptor.Digest.String() || len(p.Layers) != 3 {
+		t.Fatalf("detached provenance: %s", det.Raw)
+	}
+	if subj, d := ProvenanceSubject(det.Raw); subj != idx.Descriptor.Digest || !d {
+		t.Fatalf("ProvenanceSubject(detached) = %s, %v", subj, d)
+	}
+	if subj, d := ProvenanceSubject(ref.Raw); subj != idx.Descriptor.Digest || d {
+		t.Fatalf("ProvenanceSubject(referrer) = %s, %v", subj, d)
+	}
+	// Each form rebuilds the other byte for byte, and itself unchanged.
+	for name, raw := range map[string][]byte{"referrer": ref.Raw, "detached": det.Raw} {
+		r, d, err := ProvenanceForms(raw, idx.Descriptor)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if string(r.Raw) != string(ref.Raw) || r.Descriptor.Digest != ref.Descriptor.Digest {
+			t.Errorf("%s: referrer form\n%s\nwant\n%s", name, r.Raw, ref.Raw)
+		}
+		if string(d.Raw) != string(det.Raw) || d.Descriptor.Digest != det.Descriptor.Digest {
+			t.Errorf("%s: detached form\n%s\nwant\n%s", name, d.Raw, det.Raw)
+		}
+	}
+	other := buildIndex(t, "darwin_arm64")
+	if _, _, err := ProvenanceForms(det.Raw, other.Descriptor); err == nil {
+		t.Fatal("a provenance about another index was rebuilt for this one")
+	}
+	tag := ProvenanceTag(idx.Descriptor.Digest)
+	if len(tag) != 80 || IsStrictVersion(VersionFromTag(tag)) {
+		t.Fatalf("provenance tag %q: %d characters, or a version", tag, len(tag))
+	}
+}

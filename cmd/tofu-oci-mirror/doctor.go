@@ -109,8 +109,8 @@ func renderDoctor(out io.Writer, rep *doctor.Report) {
 	if len(rep.Leftovers) > 0 {
 		fmt.Fprintf(out, "\nLeft in %s: %s\n", rep.Repository, strings.Join(rep.Leftovers, ", "))
 	}
-	if rep.Provenance != "" {
-		fmt.Fprintf(out, "\nProvenance: %s\n", rep.Provenance)
+	if rep.ProvenanceMode != "" {
+		fmt.Fprintf(out, "\nProvenance: %s\n", rep.ProvenanceMode)
 	}
 	verdict := "everything OpenTofu needs works"
 	if !rep.OK() {

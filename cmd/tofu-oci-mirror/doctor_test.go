@@ -30,6 +30,10 @@ type doctorCase struct {
 	hint map[string]string
 	// provenance is Report.Provenance.
 	provenance string
+	// mode is the plan's target.provenance ("" leaves it out: auto).
+	mode string
+	// inUse is text Report.ProvenanceMode must contain.
+	inUse string
 }
 
 const scratch = "opentofu-providers/" + doctor.ScratchName
@@ -42,6 +46,8 @@ func doctorCases() []doctorCase {
 		{Repository: "*", Actions: []string{"pull"}},
 	}}
 	allowOurs := &testregistry.MediaTypeAllowlist{Allowed: []string{"archive/zip"}}
+	openTofuOnly := &testregistry.MediaTypeAllowlist{Allowed: []string{"archive/zip",
+		"application/vnd.opentofu.provider", "application/vnd.opentofu.provider-target", "application/vnd.opentofu.modulepkg"}}
 	noRepos := testregistry.NewRepositories()
 	preCreated := testregistry.NewRepositories(scratch)
 	noReferrersWant := map[string]doctor.Status{doctor.CheckReferrers: doctor.Warn}
@@ -99,6 +105,23 @@ func doctorCases() []doctorCase {
 			want:   map[string]doctor.Status{doctor.CheckSubject: doctor.Warn, doctor.CheckReferrers: doctor.Skip},
 			detail: map[string]string{doctor.CheckSubject: "405 UNSUPPORTED: " + testregistry.ECRSubjectRefusedMessage},
 			hint:   map[string]string{doctor.CheckSubject: "aws/containers-roadmap#2783"}, provenance: doctor.ProvenanceSubjectRefused,
+			inUse: "tag tofu-provenance-<index hex> (auto: the registry refuses manifests with subject)",
+		},
+		{
+			name:  "ECR: 405 on subject, target.provenance: referrers",
+			opts:  []testregistry.Option{testregistry.WithDelete(), testregistry.WithMiddleware(testregistry.RefuseSubject())},
+			mode:  "referrers",
+			exit:  exitFailed,
+			want:  map[string]doctor.Status{doctor.CheckSubject: doctor.Fail, doctor.CheckReferrers: doctor.Skip},
+			hint:  map[string]string{doctor.CheckSubject: "set target.provenance: auto"},
+			inUse: "every version would fail", provenance: doctor.ProvenanceSubjectRefused,
+		},
+		{
+			name: "allowlist with OpenTofu's types but not the provenance types",
+			opts: []testregistry.Option{testregistry.WithDelete(), testregistry.WithMiddleware(openTofuOnly.Middleware())},
+			want: map[string]doctor.Status{doctor.CheckProvenance: doctor.Warn, doctor.CheckSubject: doctor.Skip, doctor.CheckReferrers: doctor.Skip},
+			hint: map[string]string{doctor.CheckProvenance: "ALLOWED_OCI_ARTIFACT_TYPES"}, provenance: doctor.ProvenanceRefused,
+			inUse: "versions are published without it",
 		},
 		{
 			name:   "ECR: repositories must exist",
@@ -160,9 +183,12 @@ func skipAfterPush(m map[string]doctor.Status) map[string]doctor.Status {
 	return m
 }
 
-func writeDoctorPlan(t *testing.T, reg *testregistry.Registry, withCA bool) string {
+func writeDoctorPlan(t *testing.T, reg *testregistry.Registry, withCA bool, mode string) string {
 	t.Helper()
 	yaml := fmt.Sprintf("version: 1\ntarget:\n  registry: %q\n", reg.Host)
+	if mode != "" {
+		yaml += "  provenance: " + mode + "\n"
+	}
 	if withCA {
 		yaml += fmt.Sprintf("  ca_file: %q\n", reg.CAFile)
 	}
@@ -181,7 +207,7 @@ func TestDoctor(t *testing.T) {
 	for _, tc := range doctorCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := testregistry.New(t, append([]testregistry.Option{testregistry.WithTLS()}, tc.opts...)...)
-			plan := writeDoctorPlan(t, reg, !tc.noCA)
+			plan := writeDoctorPlan(t, reg, !tc.noCA, tc.mode)
 			dockerCfg := filepath.Join(t.TempDir(), "none.json")
 			if err := os.WriteFile(dockerCfg, []byte(`{"auths":{}}`), 0o600); err != nil {
 				t.Fatal(err)
@@ -202,6 +228,9 @@ func TestDoctor(t *testing.T) {
 				t.Fatalf("json: %v\n%s", err, out)
 			}
 			checkDoctorReport(t, tc, &rep)
+			if rep.ProvenanceMode != "" && !strings.Contains(table, "Provenance: "+rep.ProvenanceMode) {
+				t.Errorf("the table does not say which provenance mode is in use (%q)", rep.ProvenanceMode)
+			}
 		})
 	}
 }
@@ -235,6 +264,9 @@ func checkDoctorReport(t *testing.T, tc doctorCase, rep *doctor.Report) {
 	}
 	if rep.Provenance != tc.provenance {
 		t.Errorf("provenance %q, want %q", rep.Provenance, tc.provenance)
+	}
+	if !strings.Contains(rep.ProvenanceMode, tc.inUse) {
+		t.Errorf("provenance mode %q lacks %q", rep.ProvenanceMode, tc.inUse)
 	}
 	if rep.Get(doctor.CheckDelete).Status == doctor.OK && len(rep.Leftovers) != 0 {
 		t.Errorf("delete ok but leftovers %v", rep.Leftovers)

@@ -106,12 +106,16 @@ func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what str
 	}
 }
 
-// printSummary writes the one-line outcome of a run to stdout.
+// printSummary writes the outcome of a run to stdout, and where it kept
+// provider provenance.
 func printSummary(c *cli.Context, what string, res *item.Run) {
 	down, upBytes := res.Bytes()
 	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
 		res.Count(item.Done), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted),
 		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
+	if res.Provenance != "" {
+		fmt.Fprintf(c.App.Writer, "Provenance: %s.\n", res.Provenance)
+	}
 }
 func logItem(l *slog.Logger, it *item.Result) {
 	attrs := []any{string(it.Kind), it.Address, "version", it.Version, "state", it.State}

@@ -139,7 +139,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	im := &importer{tg: tg, opts: opts, policy: policy, arts: arts, file: file, work: work,
 		needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{},
 		manifests: map[digest.Digest][]byte{}, layers: map[digest.Digest]string{}, seen: map[digest.Digest]bool{},
-		deferred: map[digest.Digest]bool{}, copier: copygraph.New(tg, nil), slots: sched.NewLimit(opts.Concurrency)}
+		deferred: map[digest.Digest]bool{}, copier: copygraph.New(tg, nil), prov: target.ProvenanceOf(tg), slots: sched.NewLimit(opts.Concurrency)}
 	for _, a := range arts {
 		for _, b := range a.Blobs {
 			if b.Inside {
@@ -179,6 +179,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 		}
 	}
 	res.Items = items(arts)
+	res.Provenance = im.prov.String()
 	return res, nil
 }
 

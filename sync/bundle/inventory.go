@@ -60,6 +60,19 @@ type InventoryVersion struct {
 	Platforms map[string]InventoryPlatform `json:"platforms,omitempty"`
 	// Layer is the module package zip (modules).
 	Layer *descriptor.Descriptor `json:"layer,omitempty"`
+	// Provenance is the provenance manifest kept for a provider index, in
+	// either form (referrer or tag); nil when there is none, or the
+	// target was not asked.
+	Provenance *InventoryProvenance `json:"provenance,omitempty"`
+}
+
+// InventoryProvenance is where a target keeps a provider version's
+// provenance.
+type InventoryProvenance struct {
+	Digest digest.Digest `json:"digest"`
+	// Form is "referrer" (subject = the index) or "tag" (detached, under
+	// tofu-provenance-<index hex>).
+	Form target.ProvenanceForm `json:"form"`
 }
 
 // InventoryPlatform is one platform of a provider version.
@@ -75,7 +88,9 @@ type Reader interface {
 }
 
 // TakeInventory records every version tag the target holds for the plan's
-// providers and modules, with the digests each references.
+// providers and modules, with the digests each references and, when the
+// target can say ([target.ProvenanceFinder]), where each provider
+// version's provenance is kept.
 func TakeInventory(ctx context.Context, cfg *config.Config, target Reader, targetName, toolVersion string) (*Inventory, error) {
 	inv := &Inventory{Format: InventoryFormat, FormatVersion: InventoryFormatVersion, ToolVersion: toolVersion,
 		Created: time.Now().UTC().Truncate(time.Second), Target: targetName, Artifacts: []InventoryEntry{}}
@@ -99,9 +114,9 @@ func TakeInventory(ctx context.Context, cfg *config.Config, target Reader, targe
 	return inv, errors.Join(errs...)
 }
 
-func inventoryEntry(ctx context.Context, target Reader, kind item.Kind, address, repo string) (InventoryEntry, error) {
+func inventoryEntry(ctx context.Context, tg Reader, kind item.Kind, address, repo string) (InventoryEntry, error) {
 	e := InventoryEntry{Kind: kind, Address: address, Repository: repo, Versions: []InventoryVersion{}}
-	tags, err := target.Tags(ctx, repo)
+	tags, err := tg.Tags(ctx, repo)
 	if err != nil {
 		return e, fmt.Errorf("%s %s: %w", kind, address, err)
 	}
@@ -111,7 +126,7 @@ func inventoryEntry(ctx context.Context, target Reader, kind item.Kind, address,
 		if !manifest.IsStrictVersion(ver) {
 			continue // "latest", referrer fallback tags: OpenTofu ignores them too
 		}
-		raw, desc, err := target.Manifest(ctx, repo, tag)
+		raw, desc, err := tg.Manifest(ctx, repo, tag)
 		if errors.Is(err, errs.ErrNotFound) {
 			continue
 		}
@@ -128,7 +143,7 @@ func inventoryEntry(ctx context.Context, target Reader, kind item.Kind, address,
 			}
 			v.Platforms = map[string]InventoryPlatform{}
 			for key, pm := range info.Platforms {
-				praw, _, err := target.ManifestByDigest(ctx, repo, pm.Manifest.Digest)
+				praw, _, err := tg.ManifestByDigest(ctx, repo, pm.Manifest.Digest)
 				if err != nil {
 					return e, fmt.Errorf("%s %s %s %s: %w", kind, address, ver, key, err)
 				}
@@ -137,6 +152,21 @@ func inventoryEntry(ctx context.Context, target Reader, kind item.Kind, address,
 					return e, fmt.Errorf("%s %s %s %s: %w", kind, address, ver, key, err)
 				}
 				v.Platforms[key] = InventoryPlatform{Manifest: pm.Manifest, Layer: layer}
+			}
+			if pf, ok := tg.(target.ProvenanceFinder); ok {
+				found, err := target.FindProvenance(ctx, pf, repo, desc.Digest)
+				if err != nil {
+					return e, fmt.Errorf("%s %s %s: provenance: %w", kind, address, ver, err)
+				}
+				if len(found) > 0 {
+					p := &InventoryProvenance{Digest: found[0].Digest, Form: target.FormReferrer}
+					if praw, _, err := tg.ManifestByDigest(ctx, repo, found[0].Digest); err == nil {
+						if _, detached := manifest.ProvenanceSubject(praw); detached {
+							p.Form = target.FormTag
+						}
+					}
+					v.Provenance = p
+				}
 			}
 		case kind == item.Module:
 			if layer, err := manifest.ModulePackageLayer(raw); err == nil {

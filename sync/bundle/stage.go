@@ -104,6 +104,8 @@ func (s *stage) PutManifest(_ context.Context, repo string, a manifest.Artifact,
 	sm := stagedManifest{desc: descriptor.Descriptor{MediaType: a.Descriptor.MediaType, Digest: a.Descriptor.Digest, Size: a.Descriptor.Size, ArtifactType: a.Descriptor.ArtifactType}}
 	if m.Subject != nil {
 		sm.subject = m.Subject.Digest
+	} else if about, detached := manifest.ProvenanceSubject(a.Raw); detached {
+		sm.subject = about // a provenance kept under a tag is about its index too
 	}
 	s.manifests[a.Descriptor.Digest] = sm
 	if tag != "" {
@@ -131,7 +133,8 @@ func (s *stage) children(d digest.Digest) ([]descriptor.Descriptor, error) {
 	return out, nil
 }
 
-// referrers returns staged manifests whose subject is d, sorted by digest.
+// referrers returns staged manifests whose subject is d (or, detached
+// provenance, that name d), sorted by digest.
 func (s *stage) referrers(d digest.Digest) []descriptor.Descriptor {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -27,6 +27,7 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/spool"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
 
 // importer streams the tar's blobs into the target through one
@@ -50,6 +51,7 @@ type importer struct {
 	seen      map[digest.Digest]bool
 
 	copier *copygraph.Copier
+	prov   *target.ProvenanceStore // where this target keeps provenance
 	// slots bound the blob uploads in flight; reading the tar waits for
 	// one, so a fast disk never piles up spooled blobs.
 	slots *sched.Limit
@@ -301,7 +303,9 @@ func (im *importer) pushManifest(ctx context.Context, users []*importArtifact, r
 	if err != nil {
 		return fmt.Errorf("%w: manifest %s: %v", ErrCorrupt, ref.Digest, err)
 	}
-	if parsed.Subject != nil {
+	if _, detached := manifest.ProvenanceSubject(raw); parsed.Subject != nil || detached {
+		// A referrer, or provenance kept without subject: nothing of a
+		// version reaches the target before it verified as a whole.
 		im.deferred[ref.Digest] = true
 		return nil
 	}
@@ -365,13 +369,19 @@ func (im *importer) publish(ctx context.Context, a *importArtifact) {
 			return
 		}
 		if a.Provenance != nil {
+			// Written in this target's form (target.provenance and what
+			// it refuses), whatever form the bundle carries.
 			raw := im.manifests[a.Provenance.Digest]
 			art := manifest.Artifact{Descriptor: descriptor.Descriptor{MediaType: a.Provenance.MediaType, Digest: a.Provenance.Digest, Size: int64(len(raw))}, Raw: raw}
-			if err := im.copier.Manifest(ctx, a.repo, art); err != nil {
+			form, warnings, err := im.copier.Provenance(ctx, a.repo, im.prov, a.Manifest, art)
+			a.item.Warnings = append(a.item.Warnings, warnings...)
+			if err != nil {
 				fail(err)
 				return
 			}
-			a.item.Uploaded += art.Descriptor.Size
+			if form != target.FormNone {
+				a.item.Uploaded += art.Descriptor.Size
+			}
 		}
 	}
 	raw := im.manifests[a.Manifest.Digest]

@@ -12,9 +12,8 @@ import (
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 	rcmanifest "github.com/regclient/regclient/types/manifest"
-	"github.com/regclient/regclient/types/mediatype"
-	v1 "github.com/regclient/regclient/types/oci/v1"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 )
 
@@ -64,7 +63,7 @@ func (p *prober) artifactRow(name string, err error, ok, what string) bool {
 	}
 	r := refusalOf(err)
 	hint := hintMediaType(what)
-	if r.unauthorized() {
+	if r.Unauthorized() {
 		hint = hintDenied("push to", p.target.Registry, p.repo.Repository)
 	}
 	p.add(name, Fail, "refused: "+r.String(), hint)
@@ -123,7 +122,7 @@ func (p *prober) provenance(ctx context.Context) {
 	}
 	if err == nil {
 		var plain manifest.Artifact
-		if plain, err = plainProvenance(layers); err == nil {
+		if plain, err = manifest.DetachedProvenance(p.index.Descriptor.Digest, layers[0], layers[1], layers[2]); err == nil {
 			err = p.putArtifact(ctx, plain, "")
 		}
 	}
@@ -131,7 +130,7 @@ func (p *prober) provenance(ctx context.Context) {
 		r := refusalOf(err)
 		p.add(CheckProvenance, Warn, "refused: "+r.String(), hintMediaType("our provenance media types ("+manifest.ProvenanceArtifactType+", "+manifest.SignatureMediaType+", "+manifest.PublicKeyMediaType+")"))
 		p.skip("provenance media types refused", CheckSubject, CheckReferrers)
-		p.rep.Provenance = ProvenanceSubjectRefused
+		p.rep.Provenance = ProvenanceRefused
 		return
 	}
 	p.add(CheckProvenance, OK, "artifactType "+manifest.ProvenanceArtifactType+" with SHA256SUMS, signature and key layers", "")
@@ -142,27 +141,17 @@ func (p *prober) provenance(ctx context.Context) {
 	}
 	if err != nil {
 		r := refusalOf(err)
-		p.add(CheckSubject, Warn, "a manifest with subject was refused: "+r.String(), hintSubject())
+		status := Warn
+		if p.target.Provenance == config.ProvenanceReferrers {
+			status = Fail // every version would fail at its provenance push
+		}
+		p.add(CheckSubject, status, "a manifest with subject was refused: "+r.String(), hintSubject(p.target.Provenance))
 		p.skip("subject refused", CheckReferrers)
 		p.rep.Provenance = ProvenanceSubjectRefused
 		return
 	}
 	p.add(CheckSubject, OK, "provenance manifest with subject = the provider index accepted", "")
 	p.referrers(ctx, prov.Descriptor)
-}
-
-// plainProvenance is the provenance artifact without subject: the same
-// media types, for registries that refuse subject.
-func plainProvenance(layers []descriptor.Descriptor) (manifest.Artifact, error) {
-	m, err := rcmanifest.New(rcmanifest.WithOrig(v1.Manifest{
-		Versioned: v1.ManifestSchemaVersion, MediaType: mediatype.OCI1Manifest,
-		ArtifactType: manifest.ProvenanceArtifactType, Config: manifest.EmptyConfig(), Layers: layers,
-	}))
-	if err != nil {
-		return manifest.Artifact{}, err
-	}
-	raw, _ := m.RawBody()
-	return manifest.Artifact{Descriptor: m.GetDescriptor(), Raw: raw}, nil
 }
 
 func (p *prober) referrers(ctx context.Context, prov descriptor.Descriptor) {
@@ -243,7 +232,7 @@ func (p *prober) cleanup(ctx context.Context) {
 			refused = err
 		}
 		r := refusalOf(err)
-		stop = r.status == 405 || r.code == "UNSUPPORTED" || r.unauthorized()
+		stop = r.Status == 405 || r.Code == "UNSUPPORTED" || r.Unauthorized()
 		left = append(left, what)
 	}
 	for _, t := range p.tags {
@@ -264,7 +253,7 @@ func (p *prober) cleanup(ctx context.Context) {
 	p.rep.Leftovers = left
 	r := refusalOf(refused)
 	hint := hintDelete(p.repo.Repository)
-	if r.unauthorized() {
+	if r.Unauthorized() {
 		hint = hintDenied("delete in", p.target.Registry, p.repo.Repository) + "; " + hint
 	}
 	p.add(CheckDelete, Warn, fmt.Sprintf("%d of %d deletes refused: %s", len(left), n, r), hint)

@@ -25,6 +25,7 @@ import (
 	"github.com/regclient/regclient/types/ref"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 )
 
 // Status is the outcome of one check.
@@ -69,10 +70,38 @@ const (
 	// ProvenanceReferrersTag: subject accepted, no referrers API; clients
 	// find it through the sha256-<hex> fallback tag.
 	ProvenanceReferrersTag = "referrers-fallback-tag"
-	// ProvenanceSubjectRefused: manifests with subject (or our provenance
-	// media types) are refused; provenance must be kept without subject.
+	// ProvenanceSubjectRefused: manifests with subject are refused;
+	// provenance must be kept without subject (under a tag).
 	ProvenanceSubjectRefused = "subject-refused"
+	// ProvenanceRefused: our provenance media types are refused in either
+	// form; no provenance can be kept until the allowlist takes them.
+	ProvenanceRefused = "refused"
 )
+
+// ProvenanceInUse says what sync and import write in a registry probed
+// as probed (a Provenance* constant) under target.provenance: mode.
+func ProvenanceInUse(mode config.ProvenanceMode, probed string) string {
+	if mode == "" {
+		mode = config.ProvenanceAuto
+	}
+	switch {
+	case mode == config.ProvenanceOff:
+		return "off (target.provenance: off): no provenance is written"
+	case probed == ProvenanceRefused:
+		return fmt.Sprintf("none (target.provenance: %s): the registry refuses the provenance media types; versions are published without it, with a warning", mode)
+	case mode == config.ProvenanceTag:
+		return "tag " + manifest.ProvenanceTagPrefix + "<index hex> (target.provenance: tag)"
+	case probed == ProvenanceSubjectRefused && mode == config.ProvenanceReferrers:
+		return "referrers (target.provenance: referrers): refused here, every version would fail; use auto or tag"
+	case probed == ProvenanceSubjectRefused:
+		return "tag " + manifest.ProvenanceTagPrefix + "<index hex> (auto: the registry refuses manifests with subject)"
+	case probed == ProvenanceReferrersTag:
+		return fmt.Sprintf("referrers, through the sha256-<hex> fallback tag (target.provenance: %s)", mode)
+	case probed == ProvenanceReferrersAPI:
+		return fmt.Sprintf("referrers, through the referrers API (target.provenance: %s)", mode)
+	}
+	return fmt.Sprintf("not probed (target.provenance: %s)", mode)
+}
 
 // Check is one row of the report.
 type Check struct {
@@ -96,6 +125,9 @@ type Report struct {
 	// Provenance is how this registry can keep provenance: one of the
 	// Provenance* constants, or "" when not probed.
 	Provenance string `json:"provenance"`
+	// ProvenanceMode is what sync and import write here under the plan's
+	// target.provenance (see [ProvenanceInUse]).
+	ProvenanceMode string `json:"provenance_mode"`
 	// Checks are the rows, in the order of the Check* constants.
 	Checks []Check `json:"checks"`
 	// Leftovers lists what doctor wrote and could not delete.
@@ -230,6 +262,7 @@ func Run(ctx context.Context, target config.Target, rc *regclient.RegClient, opt
 	p := &prober{rc: rc, target: target, opts: o, repo: repoRef, nonce: o.nonceSource(),
 		rep: &Report{Target: target.Registry, Repository: o.repository}}
 	p.run(ctx)
+	p.rep.ProvenanceMode = ProvenanceInUse(target.Provenance, p.rep.Provenance)
 	return p.rep, nil
 }
 

@@ -40,7 +40,7 @@ func TestRefusalOf(t *testing.T) {
 			t.Errorf("refusalOf(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
-	if !refusalOf(fmt.Errorf("%w [http 401]", errs.ErrHTTPUnauthorized)).unauthorized() {
+	if !refusalOf(fmt.Errorf("%w [http 401]", errs.ErrHTTPUnauthorized)).Unauthorized() {
 		t.Error("401 is not unauthorized")
 	}
 }

@@ -3,6 +3,8 @@ package doctor
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 )
 
 // What to configure, for the registries we know. Sources are in
@@ -45,8 +47,11 @@ func hintMediaType(what string) string {
 	return fmt.Sprintf("the registry refused %s: Quay: set FEATURE_GENERAL_OCI_SUPPORT: true and list under ALLOWED_OCI_ARTIFACT_TYPES the config type application/vnd.oci.empty.v1+json with layer types archive/zip, text/plain; charset=utf-8, application/pgp-signature and application/pgp-keys; GitLab: its registry accepts listed media types only (gitlab-org/container-registry#973), upgrade to a release that lists OpenTofu's; Nexus: use an OCI (not Docker) repository", what)
 }
 
-func hintSubject() string {
-	return "the registry refuses manifests with subject (ECR: aws/containers-roadmap#2783): provenance cannot be a referrer here; store it elsewhere (target.provenance, issue 12) or turn it off, or every version fails at its provenance push"
+func hintSubject(mode config.ProvenanceMode) string {
+	if mode == config.ProvenanceReferrers {
+		return "the registry refuses manifests with subject (ECR: aws/containers-roadmap#2783) and target.provenance is referrers: every version would fail at its provenance push; set target.provenance: auto (the default) or tag to keep provenance under a tofu-provenance-<hex> tag instead"
+	}
+	return "the registry refuses manifests with subject (ECR: aws/containers-roadmap#2783): with target.provenance: " + string(mode) + " sync keeps provenance under a tofu-provenance-<hex> tag instead, which verify, export and import find"
 }
 
 func hintNoReferrers() string {

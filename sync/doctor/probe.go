@@ -155,9 +155,9 @@ func (p *prober) pull(ctx context.Context) {
 	}
 	r := refusalOf(err)
 	switch {
-	case r.nameUnknown() || r.status == http.StatusNotFound:
+	case r.NameUnknown() || r.Status == http.StatusNotFound:
 		p.add(CheckPull, OK, fmt.Sprintf("may read; %s does not exist yet (%s)", p.repo.Repository, r), "")
-	case r.unauthorized():
+	case r.Unauthorized():
 		p.add(CheckPull, Fail, "refused: "+r.String(), hintDenied("pull from", p.target.Registry, p.repo.Repository))
 	default:
 		p.add(CheckPull, Fail, "listing tags: "+r.String(), "")
@@ -180,10 +180,10 @@ func (p *prober) push(ctx context.Context) bool {
 	}
 	r := refusalOf(err)
 	switch {
-	case r.nameUnknown():
+	case r.NameUnknown():
 		p.add(CheckCreate, Fail, p.repo.Repository+" does not exist and the registry does not create it on push: "+r.String(), hintCreate(p.repo.Repository))
 		p.add(CheckPush, Skip, "not tested: the repository is missing", "")
-	case r.unauthorized():
+	case r.Unauthorized():
 		p.add(CheckCreate, Skip, "not tested: push refused", "")
 		p.add(CheckPush, Fail, "refused: "+r.String(), hintDenied("push to", p.target.Registry, p.repo.Repository))
 	default:
@@ -244,11 +244,11 @@ func (p *prober) uploads(ctx context.Context) {
 		p.add(CheckMonolithic, OK, "one PUT of up to "+size(lastOK)+" accepted (larger not tried)", "")
 	case lastOK == 0:
 		hint := ""
-		if refused.status == http.StatusRequestEntityTooLarge {
+		if refused.Status == http.StatusRequestEntityTooLarge {
 			hint = hintBodyLimit(size(refusedAt) + " and less")
 		}
 		p.add(CheckMonolithic, Fail, size(refusedAt)+" in one PUT: "+refused.String(), hint)
-	case refused.status == http.StatusRequestEntityTooLarge:
+	case refused.Status == http.StatusRequestEntityTooLarge:
 		p.monoLimit = lastOK
 		p.add(CheckMonolithic, Warn, fmt.Sprintf("largest accepted in one PUT: %s; %s refused: %s", size(lastOK), size(refusedAt), refused),
 			hintBodyLimit(fmt.Sprintf("over %s (somewhere up to %s)", size(lastOK), size(refusedAt))))

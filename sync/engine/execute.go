@@ -22,6 +22,7 @@ type run struct {
 	e      *Engine
 	target *target.Breaker
 	copier *copygraph.Copier
+	prov   *target.ProvenanceStore // where provider provenance goes
 	slots  *sched.Limit
 	inPlan map[string]bool // the plan's module addresses, lower-cased
 }
@@ -36,7 +37,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 	spool.CleanStale(e.spoolDir, e.logger)
 	breaker := target.NewBreaker(e.publisher)
 	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
-		inPlan: modulesInPlan(plan)}
+		prov: target.ProvenanceOf(e.publisher), inPlan: modulesInPlan(plan)}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	add := func(it item.Result) {
@@ -86,6 +87,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 	}
 	wg.Wait()
 	res.End = time.Now()
+	res.Provenance = r.prov.String()
 	return res
 }
 

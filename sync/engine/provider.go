@@ -22,6 +22,7 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/spool"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -330,8 +331,9 @@ func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *Provide
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}
 	if prov != nil {
-		n, err := r.pushProvenance(ctx, pp.Repository, index.Descriptor, prov)
+		n, warnings, err := r.pushProvenance(ctx, pp.Repository, index.Descriptor, prov)
 		it.Uploaded += n
+		it.Warnings = append(it.Warnings, warnings...)
 		if err != nil {
 			return fail(fmt.Errorf("%s: provenance: %w", name, err))
 		}
@@ -430,24 +432,29 @@ func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderP
 }
 
 // pushProvenance keeps the signed SHA256SUMS, signature and key next to
-// the index as a referrer, so the air-gapped side can check them again.
-func (r *run) pushProvenance(ctx context.Context, repo string, subject descriptor.Descriptor, p *upstream.Provenance) (int64, error) {
+// the index, as a referrer or under a tag as the target's provenance store
+// decides (target.provenance), so the air-gapped side can check them
+// again. Warnings say where provenance went when the registry refused a
+// form; only a refusal in strict referrers mode, or an outage, is an
+// error.
+func (r *run) pushProvenance(ctx context.Context, repo string, subject descriptor.Descriptor, p *upstream.Provenance) (int64, []string, error) {
+	if r.prov.Form() == target.FormNone && r.prov.Mode() == config.ProvenanceOff {
+		return 0, nil, nil
+	}
 	a, layers, err := provenance.Artifact(subject, p)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	n := a.Descriptor.Size
 	for _, l := range layers {
 		if _, err := r.copier.Blob(ctx, repo, l.Descriptor, copygraph.Bytes(l.Data), false); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		// Small files, counted whether or not the registry already had them.
 		n += l.Descriptor.Size
 	}
-	if err := r.copier.Manifest(ctx, repo, a); err != nil {
-		return 0, err
-	}
-	return n, nil
+	_, warnings, err := r.copier.Provenance(ctx, repo, r.prov, subject, a)
+	return n, warnings, err
 }
 
 // provenanceCache verifies a version's SHA256SUMS once for all its platforms.

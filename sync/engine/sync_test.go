@@ -32,6 +32,8 @@ type harness struct {
 	reg *testregistry.Registry
 	// registry is the target.registry line: the registry's host, or an oci-layout: path.
 	registry string
+	// provenance is the target.provenance line; "" leaves it out (auto).
+	provenance string
 }
 
 func newHarness(t *testing.T, regOpts ...testregistry.Option) *harness {
@@ -45,18 +47,22 @@ func newHarness(t *testing.T, regOpts ...testregistry.Option) *harness {
 func (h *harness) config(body string) *config.Config {
 	h.t.Helper()
 	svc := h.up.Services()
+	prov := ""
+	if h.provenance != "" {
+		prov = "  provenance: " + h.provenance + "\n"
+	}
 	yaml := fmt.Sprintf(`version: 1
 target:
   registry: %q
   insecure: true
-upstream:
+%supstream:
   ca_file: %q
   hosts:
     registry.opentofu.org:
       services:
         providers.v1: %q
         modules.v1: %q
-%s`, h.registry, h.up.CAFile, svc["providers.v1"], svc["modules.v1"], body)
+%s`, h.registry, prov, h.up.CAFile, svc["providers.v1"], svc["modules.v1"], body)
 	cfg, err := config.Parse("mirror.yaml", []byte(yaml))
 	if err != nil {
 		h.t.Fatalf("config: %v\n%s", err, yaml)

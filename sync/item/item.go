@@ -138,6 +138,9 @@ type Run struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	Items []Result  `json:"items"`
+	// Provenance says where this run kept provider provenance (the
+	// target's mode and what the registry refused); "" when not told.
+	Provenance string `json:"provenance,omitempty"`
 }
 
 // Count returns how many items ended in o.

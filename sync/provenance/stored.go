@@ -18,7 +18,8 @@ const MaxLayerSize = 4 << 20
 
 // CheckStored verifies offline, again, the provenance artifact
 // kept next to a provider index (see [manifest.Provenance]): raw is its
-// manifest, which must have subject as its subject, and read returns the
+// manifest, which must have subject as its subject (or, detached, name it
+// in [manifest.ProvenanceSubjectAnnotation]), and read returns the
 // bytes of one of its layers (from the registry, from a bundle). The
 // SHA256SUMS must verify against the stored signature with a key p trusts
 // ([Policy.CheckSigned]: the stored key counts only when p trusts carried
@@ -33,7 +34,7 @@ func (p Policy) CheckStored(address string, raw []byte, subject digest.Digest, r
 	if pm.ArtifactType != manifest.ProvenanceArtifactType {
 		return nil, fmt.Errorf("%w: artifact type %q, want %s", ErrProvenance, pm.ArtifactType, manifest.ProvenanceArtifactType)
 	}
-	if pm.Subject == nil || pm.Subject.Digest != subject {
+	if about, _ := manifest.ProvenanceSubject(raw); about != subject {
 		return nil, fmt.Errorf("%w: provenance manifest does not refer to %s", ErrProvenance, subject)
 	}
 	var sums, sig []byte

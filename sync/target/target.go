@@ -33,6 +33,7 @@ type Target struct {
 	rc     *regclient.RegClient
 	host   string // "host:port" of a registry; empty for a layout
 	layout string // directory of the OCI layouts, one per repository; empty for a registry
+	prov   *ProvenanceStore
 }
 
 // Option configures [Open].
@@ -85,7 +86,7 @@ func Open(t config.Target, opts ...Option) (*Target, error) {
 	} else {
 		rcOpts = append(rcOpts, regclient.WithDockerCreds())
 	}
-	tg := &Target{}
+	tg := &Target{prov: NewProvenanceStore(t.Provenance)}
 	if dir, ok := t.LayoutDir(); ok {
 		tg.layout = dir
 	} else {
@@ -372,6 +373,10 @@ func (t *Target) putManifestRetrying503(ctx context.Context, r ref.Ref, m rcmani
 // the Target methods do not make. nil never; for a layout it reaches the
 // layout directories.
 func (t *Target) RegClient() *regclient.RegClient { return t.rc }
+
+// Provenance is where this target keeps provider provenance, following
+// target.provenance and what the registry refused in this run.
+func (t *Target) Provenance() *ProvenanceStore { return t.prov }
 
 // Host returns the "host:port" of the registry; "" for an OCI layout.
 func (t *Target) Host() string { return t.host }

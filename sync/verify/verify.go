@@ -159,15 +159,19 @@ func WithPolicy(p provenance.Policy) Option { return func(v *verifier) { v.polic
 // Requests (registry): per entry, one tag-list request per page. Per
 // provider version: one GET of the index, then per platform one GET of its
 // manifest and one HEAD of its layer; a config blob is HEADed once per
-// repository. Provenance: one referrers lookup (on registries without the
-// referrers API the first lookup in a repository also asks the API and
-// gets a 404, then reads the sha256-<hex> fallback tag), one GET of the
-// provenance manifest and one GET per layer (three small files). Per
+// repository. Provenance ([target.FindProvenance]): one referrers lookup
+// (on registries without the referrers API the first lookup in a
+// repository also asks the API and gets a 404, then reads the
+// sha256-<hex> fallback tag) and, when it finds none, one GET of the
+// tofu-provenance-<hex> tag; then one GET of the provenance manifest and
+// one GET per layer (three small files). With target.provenance: off a
+// version without provenance is no warning. Per
 // module version: one GET of the manifest and one HEAD of its layer. Deep
 // replaces each HEAD by a GET of the whole blob.
 func Run(ctx context.Context, cfg *config.Config, t Target, opts ...Option) (*Report, error) {
 	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler),
-		policy: provenance.Policy{CarriedKeysTrusted: true, OpenTofuException: true}}
+		policy:        provenance.Policy{CarriedKeysTrusted: true, OpenTofuException: true},
+		provenanceOff: cfg.Target.Provenance == config.ProvenanceOff}
 	for _, o := range opts {
 		o(v)
 	}
@@ -216,11 +220,13 @@ func Run(ctx context.Context, cfg *config.Config, t Target, opts ...Option) (*Re
 }
 
 type verifier struct {
-	target      Target
-	policy      provenance.Policy
-	deep        bool
-	concurrency int
-	logger      *slog.Logger
+	target Target
+	policy provenance.Policy
+	// provenanceOff: the plan keeps no provenance, so none is no warning.
+	provenanceOff bool
+	deep          bool
+	concurrency   int
+	logger        *slog.Logger
 
 	mu     sync.Mutex
 	report *Report
@@ -494,14 +500,17 @@ func (v *verifier) checkModule(ctx context.Context, f finding, tag string, raw [
 // its file name. It returns the parsed sums of a provenance that verified,
 // or nil.
 func (v *verifier) checkProvenance(ctx context.Context, f finding, index digest.Digest, platforms []platformCheck) map[string]string {
-	refs, err := v.target.Referrers(ctx, f.e.repo, index, manifest.ProvenanceArtifactType)
+	refs, err := target.FindProvenance(ctx, v.target, f.e.repo, index)
 	if err != nil {
 		if ctx.Err() == nil {
-			v.problem(f, ProblemUnreadable, "listing referrers of index %s: %v", index, err)
+			v.problem(f, ProblemUnreadable, "looking for the provenance of index %s: %v", index, err)
 		}
 		return nil
 	}
 	if len(refs) == 0 {
+		if v.provenanceOff {
+			return nil // target.provenance: off keeps none
+		}
 		v.warn(f, WarningNoProvenance, "no provenance (signed SHA256SUMS) refers to index %s: packages cannot be checked against upstream's signature (tag pushed by another tool?)", index)
 		return nil
 	}
