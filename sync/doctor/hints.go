@@ -2,9 +2,9 @@ package doctor
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
 
 // What to configure, for the registries we know. Sources are in
@@ -26,14 +26,7 @@ func hintDenied(action, host, repo string) string {
 	return fmt.Sprintf("the credentials for %s were refused or may not %s %s: check the password or token (docker login %[1]s), then the grants: Harbor: a robot account or member with push on the project; GitLab: write_registry on the project; GHCR: write:packages and access to the package; Quay: write on the repository or organization; token registries grant per repository, so grant the whole prefix", host, action, repo)
 }
 
-func hintCreate(repo string) string {
-	prefix := repo
-	if i := strings.LastIndex(repo, "/"); i > 0 {
-		prefix = repo[:i]
-	}
-	first, _, _ := strings.Cut(repo, "/")
-	return fmt.Sprintf("repositories must exist before the first push: ECR: turn on create-on-push (a repository creation template for prefix %q applied for CREATE_ON_PUSH, aws ecr create-repository-creation-template) or create every provider repository beforehand (aws ecr create-repository); Harbor: create the project %q; GitLab: the path must start with an existing project", prefix, first)
-}
+func hintCreate(repo string) string { return target.HintCreateRepository(repo) }
 
 func hintBodyLimit(limitBelow string) string {
 	return fmt.Sprintf("a proxy refuses request bodies of %s: raise nginx client_max_body_size (0 disables it) in front of the registry (Harbor: its nginx or the ingress annotation nginx.ingress.kubernetes.io/proxy-body-size; GitLab: the nginx in front of its registry; Nexus behind nginx); provider zips reach 100-200 MiB; until then large packages need chunked uploads below the limit", limitBelow)
@@ -43,9 +36,7 @@ func hintChunked() string {
 	return "chunked uploads (PATCH) fail: some proxies drop PATCH or Content-Range; allow PATCH and raise the body limit so each chunk passes"
 }
 
-func hintMediaType(what string) string {
-	return fmt.Sprintf("the registry refused %s: Quay: set FEATURE_GENERAL_OCI_SUPPORT: true and list under ALLOWED_OCI_ARTIFACT_TYPES the config type application/vnd.oci.empty.v1+json with layer types archive/zip, text/plain; charset=utf-8, application/pgp-signature and application/pgp-keys; GitLab: its registry accepts listed media types only (gitlab-org/container-registry#973), upgrade to a release that lists OpenTofu's; Nexus: use an OCI (not Docker) repository", what)
-}
+func hintMediaType(what string) string { return target.HintMediaType(what) }
 
 func hintSubject(mode config.ProvenanceMode) string {
 	if mode == config.ProvenanceReferrers {

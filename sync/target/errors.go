@@ -10,3 +10,15 @@ var (
 	// already proved unreachable in this run.
 	ErrTargetDown = errors.New("target unreachable: not attempted")
 )
+
+// Refusals named as such, wrapped with the registry's own answer.
+var (
+	// ErrRepositoryMissing: the registry answered NAME_UNKNOWN, the
+	// repository does not exist and is not created on push (Amazon ECR
+	// without create-on-push).
+	ErrRepositoryMissing = errors.New("repository does not exist")
+	// ErrMediaTypeRefused: the registry refused a manifest for its media
+	// or artifact types (Quay without ALLOWED_OCI_ARTIFACT_TYPES, GitLab's
+	// allowlist).
+	ErrMediaTypeRefused = errors.New("the registry refused the manifest's media types")
+)

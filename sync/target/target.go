@@ -34,6 +34,9 @@ type Target struct {
 	host   string // "host:port" of a registry; empty for a layout
 	layout string // directory of the OCI layouts, one per repository; empty for a registry
 	prov   *ProvenanceStore
+	logger *slog.Logger
+	// uploads is what this run learnt about blob uploads (a body limit).
+	uploads uploads
 }
 
 // Option configures [Open].
@@ -86,7 +89,7 @@ func Open(t config.Target, opts ...Option) (*Target, error) {
 	} else {
 		rcOpts = append(rcOpts, regclient.WithDockerCreds())
 	}
-	tg := &Target{prov: NewProvenanceStore(t.Provenance)}
+	tg := &Target{prov: NewProvenanceStore(t.Provenance), logger: o.logger}
 	if dir, ok := t.LayoutDir(); ok {
 		tg.layout = dir
 	} else {
@@ -106,6 +109,7 @@ func Open(t config.Target, opts ...Option) (*Target, error) {
 	}
 	rcOpts = append(rcOpts, o.regClientOpts...)
 	tg.rc = regclient.New(rcOpts...)
+	tg.uploads.rcOpts = rcOpts
 	return tg, nil
 }
 
@@ -236,15 +240,14 @@ func (t *Target) BlobExists(ctx context.Context, repo string, d descriptor.Descr
 	return d, true, nil
 }
 
-// PutBlob uploads a blob whose digest and size are known. Pass an *os.File
-// (or any io.ReadSeeker) so a failed upload can be retried from the start.
+// PutBlob uploads a blob whose digest and size are known. Pass an
+// io.ReaderAt (an *io.SectionReader, a *bytes.Reader) so a failed upload
+// can be retried from the start with a fresh reader: a 413 (a body size
+// limit) is answered by uploading again in chunks below the limit, which
+// the rest of the run then uses for blobs as large.
 func (t *Target) PutBlob(ctx context.Context, repo string, d descriptor.Descriptor, rdr io.Reader) error {
-	r, err := t.Ref(repo, "")
-	if err != nil {
-		return err
-	}
-	if _, err := t.rc.BlobPut(ctx, r, descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}, rdr); err != nil {
-		return fmt.Errorf("%w: uploading blob %s to %s: %w", ErrTarget, d.Digest, repo, err)
+	if err := t.putBlob(ctx, repo, d, rdr); err != nil {
+		return fmt.Errorf("%w: uploading blob %s to %s: %w", ErrTarget, d.Digest, repo, explain(repo, nil, err))
 	}
 	return nil
 }
@@ -276,7 +279,7 @@ func (t *Target) PutManifest(ctx context.Context, repo string, a manifest.Artifa
 		if tag != "" {
 			what = "tag " + tag
 		}
-		return fmt.Errorf("%w: pushing %s to %s: %w", ErrTarget, what, repo, err)
+		return fmt.Errorf("%w: pushing %s to %s: %w", ErrTarget, what, repo, explain(repo, a.Raw, err))
 	}
 	return nil
 }
