@@ -33,12 +33,25 @@ const (
 	// newGGCRHandler describes. It has no auth and no filesystem storage:
 	// New refuses it with WithHtpasswd, WithTokenAuth or WithFilesystem.
 	GoContainerRegistry
+	// GoContainerRegistryNoReferrers is GoContainerRegistry with its
+	// referrers API off (WithReferrersSupport(false), its default): the
+	// referrers endpoint answers 404, so clients use the sha256-<hex>
+	// fallback tag, as on GHCR and Docker Hub.
+	GoContainerRegistryNoReferrers
 )
+
+// isGGCR reports whether i is go-containerregistry, either way.
+func (i Implementation) isGGCR() bool {
+	return i == GoContainerRegistry || i == GoContainerRegistryNoReferrers
+}
 
 // String names the implementation as test names want it.
 func (i Implementation) String() string {
-	if i == GoContainerRegistry {
+	switch i {
+	case GoContainerRegistry:
 		return "go-containerregistry"
+	case GoContainerRegistryNoReferrers:
+		return "go-containerregistry-no-referrers"
 	}
 	return "distribution"
 }
@@ -53,7 +66,7 @@ func (r *Registry) Implementation() Implementation { return r.opts.impl }
 
 func (r *Registry) checkImplementation(t testing.TB) {
 	t.Helper()
-	if r.opts.impl != GoContainerRegistry {
+	if !r.opts.impl.isGGCR() {
 		return
 	}
 	switch {
@@ -95,20 +108,23 @@ func (r *Registry) checkImplementation(t testing.TB) {
 // Its tag list also mishandles ?last= (a last after every tag returns all
 // tags again) and never sends Link; fixTags asks for all tags and applies
 // n and last itself, with a Link header, so WithTagPageSize works too.
-func newGGCRHandler(pageN int) http.Handler {
+func newGGCRHandler(pageN int, referrers bool) http.Handler {
 	logger := log.New(io.Discard, "", 0)
 	if os.Getenv(DebugEnv) == "1" {
 		logger = log.New(os.Stderr, "go-containerregistry: ", log.LstdFlags)
 	}
-	inner := ggcr.New(ggcr.WithReferrersSupport(true), ggcr.Logger(logger))
-	return &ggcrFixes{inner: inner, pageN: pageN, uploads: map[string]int64{}}
+	inner := ggcr.New(ggcr.WithReferrersSupport(referrers), ggcr.Logger(logger))
+	return &ggcrFixes{inner: inner, pageN: pageN, referrers: referrers, uploads: map[string]int64{}}
 }
 
 type ggcrFixes struct {
-	inner   http.Handler
-	pageN   int // tags per page when a client sends no n; 0 means all
-	mu      sync.Mutex
-	uploads map[string]int64 // upload id → bytes received
+	inner http.Handler
+	pageN int // tags per page when a client sends no n; 0 means all
+	// referrers: the referrers API is on, so OCI-Subject is sent (without
+	// it, clients must write the fallback tag).
+	referrers bool
+	mu        sync.Mutex
+	uploads   map[string]int64 // upload id → bytes received
 }
 
 var (
@@ -124,7 +140,7 @@ func (g *ggcrFixes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		g.fixReferrers(w, req)
 	case req.Method == http.MethodGet && tagsPath.MatchString(p):
 		g.fixTags(w, req)
-	case req.Method == http.MethodPut && manifestPath.MatchString(p):
+	case req.Method == http.MethodPut && manifestPath.MatchString(p) && g.referrers:
 		g.addOCISubject(w, req)
 	case uploadIDPath.MatchString(p) || uploadStartPath.MatchString(p):
 		g.uploadStatus(w, req)

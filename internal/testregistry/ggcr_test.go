@@ -27,7 +27,7 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 )
 
-var implementations = []testregistry.Implementation{testregistry.Distribution, testregistry.GoContainerRegistry}
+var implementations = []testregistry.Implementation{testregistry.Distribution, testregistry.GoContainerRegistry, testregistry.GoContainerRegistryNoReferrers}
 
 func tlsConfigFor(t *testing.T, r *testregistry.Registry) *tls.Config {
 	t.Helper()

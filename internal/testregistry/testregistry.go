@@ -175,8 +175,8 @@ func New(t testing.TB, opts ...Option) *Registry {
 	if r.opts.token != nil {
 		r.Issuer = newTokenIssuer(t, r.ca, r.opts.token)
 	}
-	if r.opts.impl == GoContainerRegistry {
-		r.ggcr = newGGCRHandler(r.opts.tagPageSize)
+	if r.opts.impl.isGGCR() {
+		r.ggcr = newGGCRHandler(r.opts.tagPageSize, r.opts.impl == GoContainerRegistry)
 	} else {
 		r.app.Store(r.newApp())
 	}
