@@ -103,10 +103,33 @@ func (r *Result) Err() error {
 
 // Event reports progress to a user interface.
 type Event struct {
-	// Bytes is a count of package bytes just downloaded.
+	// Bytes is a count of package bytes just downloaded; negative when a
+	// failed attempt's bytes are thrown away to download again.
 	Bytes int64
 	// Item is set when an item has finished.
 	Item *ItemResult
+	// Plan is set on the first event of [Executor.Execute]: the work it starts.
+	Plan *Plan
+	// Package is set when a package download starts (no Bytes, Done
+	// false), on the Bytes events of that download, and when it ends (Done).
+	Package *Package
+	// Total is set once, before any Package, by work no Plan describes
+	// (a bundle import): what is about to move.
+	Total *Total
+}
+
+// Package is one package download, as a user interface shows it.
+type Package struct {
+	Address, Version string // the item it belongs to
+	Name             string // the platform; for a bundle entry, its short digest
+	Size             int64  // expected bytes; 0 or less when unknown
+	Done             bool   // the download and upload ended, either way
+}
+
+// Total is the size of the work ahead: packages, and their bytes (0 when unknown).
+type Total struct {
+	Packages int
+	Bytes    int64
 }
 
 // Executor carries out a [Plan].
@@ -157,6 +180,7 @@ func NewExecutor(f ProviderFetcher, t Publisher, opts ...ExecutorOption) *Execut
 // everything in the plan is now in place.
 func (e *Executor) Execute(ctx context.Context, plan *Plan) *Result {
 	res := &Result{Start: time.Now()}
+	e.progress(Event{Plan: plan})
 	CleanStaleSpool(e.spoolDir, e.logger)
 	sem := make(chan struct{}, e.concurrency)
 	var mu gosync.Mutex
@@ -366,7 +390,7 @@ func (e *Executor) copyPlatform(ctx context.Context, prov *provenanceCache, pp *
 		zip = have
 		e.logger.Debug("package already in target", "provider", pp.Address, "version", vp.Version, "platform", key)
 	} else {
-		n, uploaded, err := e.transfer(ctx, pp.Repository, pkg, &zip)
+		n, uploaded, err := e.transfer(ctx, pp.Repository, pkg, &zip, Package{Address: pp.Address, Version: vp.Version, Name: key, Size: pkg.Size})
 		c.downloaded, c.uploaded = n, uploaded
 		if err != nil {
 			return failUpstream(err)
@@ -387,14 +411,16 @@ func (e *Executor) copyPlatform(ctx context.Context, prov *provenanceCache, pp *
 // transfer downloads a package into a spool file, hashing as it streams
 // (the fetcher refuses a mismatch), then uploads it from the file so a
 // failed upload can be retried without downloading again.
-func (e *Executor) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor) (downloaded, uploaded int64, err error) {
+func (e *Executor) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor, ev Package) (downloaded, uploaded int64, err error) {
 	name := fmt.Sprintf("provider %s %s %s", pkg.Provider, pkg.Version, pkg.Platform)
+	e.progress(Event{Package: &ev})
+	defer func() { end := ev; end.Done = true; e.progress(Event{Package: &end}) }()
 	f, err := SpoolFile(e.spoolDir)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	defer f.Close()
-	w := &progressWriter{f: f, report: e.progress}
+	w := &progressWriter{f: f, report: e.progress, pkg: &ev}
 	sum, n, err := e.fetcher.DownloadPackage(ctx, pkg, w)
 	if err != nil {
 		return n, 0, err
@@ -502,14 +528,17 @@ func (c *provenanceCache) get(ctx context.Context, pkg *upstream.ProviderPackage
 
 // progressWriter forwards writes to the spool file and reports byte counts.
 type progressWriter struct {
-	f      *os.File
-	report func(Event)
+	f       *os.File
+	report  func(Event)
+	pkg     *Package
+	written int64
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	if n > 0 {
-		w.report(Event{Bytes: int64(n)})
+		w.written += int64(n)
+		w.report(Event{Bytes: int64(n), Package: w.pkg})
 	}
 	return n, err
 }
@@ -521,4 +550,10 @@ func (w *progressWriter) Seek(offset int64, whence int) (int64, error) {
 }
 
 // Truncate discards what a failed download attempt wrote.
-func (w *progressWriter) Truncate(size int64) error { return w.f.Truncate(size) }
+func (w *progressWriter) Truncate(size int64) error {
+	if size < w.written {
+		w.report(Event{Bytes: size - w.written, Package: w.pkg})
+		w.written = size
+	}
+	return w.f.Truncate(size)
+}

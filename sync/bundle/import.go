@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -39,6 +40,9 @@ type ImportOptions struct {
 	Logger      *slog.Logger
 	SpoolDir    string // where blobs wait between the tar and the registry (default: temp dir)
 	Concurrency int    // blob uploads in flight (default 4)
+	// Progress receives a Total once the bundle is checked against the
+	// target, then the Package events of each package-sized blob (nil: none).
+	Progress func(sync.Event)
 }
 
 // Limits on what a bundle may claim, so a hostile file cannot exhaust memory.
@@ -84,6 +88,9 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
+	if opts.Progress == nil {
+		opts.Progress = func(sync.Event) {}
+	}
 	res := &sync.Result{Start: time.Now()}
 	defer func() { res.End = time.Now() }()
 	var file *offsetReader
@@ -119,6 +126,7 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 			}
 		}
 	}
+	opts.Progress(sync.Event{Total: im.total()})
 	streamErr := im.stream(ctx, tr)
 	im.wg.Wait()
 	if streamErr == nil {
@@ -432,7 +440,7 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 	if hdr.Size != ref.Size {
 		return fmt.Errorf("%w: entry %s is %d bytes, the metadata says %d", ErrCorrupt, hdr.Name, hdr.Size, ref.Size)
 	}
-	keep := ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= sync.MaxProvenanceLayerSize
+	keep := isSmall(ref)
 	if keep {
 		raw, err := io.ReadAll(tr)
 		if err != nil {
@@ -450,18 +458,19 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		im.upload(ctx, users, ref, bytes.NewReader(raw), nil)
 		return nil
 	}
+	counter, done := im.progressOf(users, ref)
 	if im.file != nil {
 		// A bundle read from a plain file: hash the entry as it streams by,
 		// then upload it from the file itself, with no spool copy.
 		offset := im.file.offset
 		h := sha256.New()
-		if _, err := io.Copy(h, tr); err != nil {
+		if _, err := io.Copy(io.MultiWriter(h, counter), tr); err != nil {
 			return fmt.Errorf("%w: %s: %v (truncated bundle?)", ErrCorrupt, hdr.Name, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != d.Encoded() {
 			return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
 		}
-		im.upload(ctx, users, ref, io.NewSectionReader(im.file.f, offset, ref.Size), nil)
+		im.upload(ctx, users, ref, io.NewSectionReader(im.file.f, offset, ref.Size), func() error { done(); return nil })
 		return nil
 	}
 	f, err := sync.SpoolFile(im.opts.SpoolDir)
@@ -469,7 +478,7 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		return err
 	}
 	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), tr)
+	_, err = io.Copy(io.MultiWriter(f, h, counter), tr)
 	if err != nil {
 		_ = f.Close()
 		return fmt.Errorf("%w: %s: %v (truncated bundle?)", ErrCorrupt, hdr.Name, err)
@@ -478,8 +487,48 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		_ = f.Close()
 		return fmt.Errorf("%w: entry %s has digest sha256:%s", ErrCorrupt, hdr.Name, got)
 	}
-	im.upload(ctx, users, ref, f, f.Close)
+	im.upload(ctx, users, ref, f, func() error { done(); return f.Close() })
 	return nil
+}
+
+// total counts the package-sized blobs the pending artifacts still need.
+func (im *importer) total() *sync.Total {
+	t := &sync.Total{}
+	for d, users := range im.needs {
+		if ref := im.refs[d]; !isSmall(ref) && slices.ContainsFunc(users, func(a *importArtifact) bool { return a.pending }) {
+			t.Packages++
+			t.Bytes += ref.Size
+		}
+	}
+	return t
+}
+
+func isSmall(ref BlobRef) bool {
+	return ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= sync.MaxProvenanceLayerSize
+}
+
+// progressOf reports a package-sized blob as a package of the first pending
+// artifact that needs it: a writer counting its bytes, and the end of its upload.
+func (im *importer) progressOf(users []*importArtifact, ref BlobRef) (io.Writer, func()) {
+	for _, a := range users {
+		if a.pending {
+			p := sync.Package{Address: a.Address, Version: a.Version, Name: ref.Digest.Encoded()[:12], Size: ref.Size}
+			im.opts.Progress(sync.Event{Package: &p})
+			return progressCounter{p: &p, report: im.opts.Progress}, func() { end := p; end.Done = true; im.opts.Progress(sync.Event{Package: &end}) }
+		}
+	}
+	return io.Discard, func() {}
+}
+
+// progressCounter reports the bytes written through it as one package's.
+type progressCounter struct {
+	p      *sync.Package
+	report func(sync.Event)
+}
+
+func (c progressCounter) Write(b []byte) (int, error) {
+	c.report(sync.Event{Bytes: int64(len(b)), Package: c.p})
+	return len(b), nil
 }
 
 func isProvenanceLayer(mt string) bool {
