@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
@@ -20,9 +19,9 @@ import (
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultFile, Usage: "plan file", EnvVars: []string{"TOFU_OCI_MIRROR_CONFIG"}},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json (default on a terminal: a readable format)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		&cli.BoolFlag{Name: "no-progress", Usage: "never draw progress bars (they are drawn only when stderr is a terminal)"},
+		&cli.BoolFlag{Name: "no-progress", Usage: "never draw the progress display (it is drawn only when stderr is a terminal and TERM is not dumb)"},
 		&cli.StringFlag{Name: "docker-config", Usage: "Docker config.json with registry credentials (default: $DOCKER_CONFIG or ~/.docker/config.json, and credential helpers)"},
 	}
 }
@@ -31,27 +30,46 @@ func commonFlags() []cli.Flag {
 type env struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	term   terminal
+	screen *screen // stderr on a terminal; nil otherwise
 }
 
 func setup(c *cli.Context) (*env, error) {
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	e := &env{term: detectTerminal(c.App.ErrWriter, os.Getenv)}
+	var logTo io.Writer = c.App.ErrWriter
+	format := c.String("log-format")
+	if e.term.tty {
+		e.screen = newScreen(c.App.ErrWriter, e.term)
+		logTo = e.screen
+		if !c.IsSet("log-format") {
+			format = "human"
+		}
+	}
+	logger, err := newLogger(logTo, format, c.String("log-level"), e.term.color)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
+	e.logger = logger
 	cfg, err := config.Load(c.String("config"))
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
-	return &env{cfg: cfg, logger: logger}, nil
+	e.cfg = cfg
+	return e, nil
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+// newLogger builds the stderr logger: "text" and "json" are the machine
+// formats (cron, log shippers); "human" is for a terminal, chosen when
+// --log-format was not given.
+func newLogger(w io.Writer, format, level string, color bool) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
+	case "human":
+		return slog.New(newHumanHandler(w, lv, color)), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
@@ -114,12 +132,6 @@ func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, 
 		sync.WithLogger(e.logger),
 		sync.WithProgress(progress),
 	)
-}
-
-// showProgress reports whether progress bars may be drawn.
-func showProgress(c *cli.Context) bool {
-	f, ok := c.App.ErrWriter.(*os.File)
-	return ok && !c.Bool("no-progress") && term.IsTerminal(int(f.Fd()))
 }
 
 func concurrencyFlag() cli.Flag {

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -47,7 +48,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:              toolVersion(),
 		HideVersion:          true,
 		EnableBashCompletion: true,
-		Commands: []*cli.Command{
+		Commands: withExamples([]*cli.Command{
 			planCommand(),
 			syncCommand(),
 			verifyCommand(),
@@ -56,7 +57,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			exportCommand(),
 			importCommand(),
 			versionCommand(),
-		},
+		}),
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 	}
 }
@@ -81,6 +82,10 @@ func main() {
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{"start": time.Now()}
+	if code, handled := unknownCommand(app, args, stderr); handled {
+		return code
+	}
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	if err == nil {
 		return exitOK

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
@@ -50,7 +48,7 @@ func runSync(c *cli.Context) error {
 	}
 	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 
-	progress, finish := progressReporter(c, e.logger, plan.Pending() > 0, "downloading")
+	progress, finish := progressReporter(c, e, plan.Pending() > 0, "Syncing")
 	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
@@ -75,32 +73,37 @@ func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result,
 	return nil
 }
 
-// progressReporter draws a byte counter on a terminal and logs each item
-// that changed; finish clears the bar.
-func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what string) (func(sync.Event), func()) {
-	var bar *progressbar.ProgressBar
-	if showProgress(c) && active {
-		bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(c.App.ErrWriter),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-		)
+// progressReporter draws the progress display on a terminal (unless
+// --no-progress or TERM=dumb) and logs each item that changed; finish
+// clears the display. verb names the work: "Syncing", "Exporting".
+func progressReporter(c *cli.Context, e *env, active bool, verb string) (func(sync.Event), func()) {
+	var t *tracker
+	stop := func() {}
+	if e.screen != nil && !e.term.dumb && !c.Bool("no-progress") && active {
+		t = newTracker(verb, runStart(c))
+		stop = e.screen.show(func(w, h int) []string {
+			now := time.Now()
+			return t.frame(now, w, h, spinFrame(now))
+		}, 100*time.Millisecond)
 	}
 	report := func(ev sync.Event) {
-		if bar != nil && ev.Bytes > 0 {
-			_ = bar.Add64(ev.Bytes)
+		if t != nil {
+			t.handle(ev, time.Now())
 		}
 		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
-			logItem(logger, it)
+			logItem(e.logger, it, "copied")
 		}
 	}
-	return report, func() {
-		if bar != nil {
-			_ = bar.Finish()
-		}
+	return report, stop
+}
+
+// runStart is when this command line started, so a summary's duration
+// covers the whole run (discovery, retries, planning), not only the copy.
+func runStart(c *cli.Context) time.Time {
+	if t, ok := c.App.Metadata["start"].(time.Time); ok {
+		return t
 	}
+	return time.Now()
 }
 
 // printSummary writes the one-line outcome of a run to stdout.
@@ -108,24 +111,7 @@ func printSummary(c *cli.Context, what string, res *sync.Result) {
 	down, upBytes := res.Bytes()
 	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
 		res.Count(sync.ItemDone), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict),
-		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
-}
-func logItem(l *slog.Logger, it *sync.ItemResult) {
-	attrs := []any{it.Kind, it.Address, "version", it.Version, "state", it.State}
-	if len(it.Platforms) > 0 {
-		attrs = append(attrs, "platforms", it.Platforms)
-	}
-	if it.Uploaded > 0 {
-		attrs = append(attrs, "uploaded", humanBytes(it.Uploaded))
-	}
-	for _, w := range it.Warnings {
-		l.Warn(w, it.Kind, it.Address, "version", it.Version)
-	}
-	if it.Err != nil {
-		l.Error(it.Err.Error(), attrs...)
-		return
-	}
-	l.Info("copied", attrs...)
+		humanBytes(down), humanBytes(upBytes), time.Since(runStart(c)).Round(time.Millisecond))
 }
 
 func humanBytes(n int64) string {
