@@ -41,8 +41,16 @@ func newHumanHandler(w io.Writer, level slog.Leveler, color bool) *humanHandler 
 // Enabled reports whether records at l are written.
 func (h *humanHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
 
+// engineItemMessages are the engine's own per-item records ("imported",
+// "published"). The CLI prints one readable line per item (logItem), so on
+// a terminal they are shown only with --log-level debug.
+var engineItemMessages = map[string]bool{"imported": true, "published": true}
+
 // Handle writes one record as one line.
 func (h *humanHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && engineItemMessages[r.Message] && h.level.Level() > slog.LevelDebug {
+		return nil
+	}
 	var b strings.Builder
 	switch {
 	case r.Level >= slog.LevelError:

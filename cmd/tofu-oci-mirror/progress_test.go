@@ -117,6 +117,7 @@ func TestHumanLogFormat(t *testing.T) {
 		Err: errors.New("provider registry.opentofu.org/acme/gone 2.0.0 linux_amd64: checksum mismatch")}, "copied")
 	l.Info("plan", "target", "registry.example.com/mirror", "pending", 3)
 	l.Debug("hidden")
+	l.Info("imported", "kind", "provider") // the engine's echo of an item logItem prints
 	want := `! warning: registry.opentofu.org/acme/heavy 1.0.0: linux_386: upstream no longer offers this platform
 ✓ copied registry.opentofu.org/acme/heavy 1.0.0: 4 platforms, 114.5 MiB
 ✗ error: provider registry.opentofu.org/acme/gone 2.0.0 linux_amd64: checksum mismatch

@@ -379,3 +379,54 @@ func TestCronOutputUnchanged(t *testing.T) {
 		t.Errorf("terminal control bytes in cron output: %q", stderr.String())
 	}
 }
+
+// TestTerminalExportImportScreen: export and import draw the same
+// display (with their own verb), and end with their summary last.
+func TestTerminalExportImportScreen(t *testing.T) {
+	w := newScreenWorld(t, 2, 4<<20, 0)
+	bundlePath := filepath.Join(w.dir, "bundle.tar")
+	rec, code := runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "export", "-c", w.plan, "-o", bundlePath)
+	checkScreen(t, "Exporting", rec, code, "8/8", "Export: 2 artifacts in the bundle")
+
+	inside := newScreenWorld(t, 0, 0, 32<<20)
+	rec, code = runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "import", "-c", inside.plan, bundlePath)
+	final := checkScreen(t, "Importing", rec, code, "8/8", "Import: 2 copied, 0 unchanged, 0 failed, 0 conflicts")
+	if !regexp.MustCompile(`(?m)^✓ imported registry\.opentofu\.org/acme/heavy 1\.0\.0: 16\.0 MiB`).MatchString(final) {
+		t.Errorf("no readable imported line:\n%s", final)
+	}
+}
+
+// checkScreen replays a recording: some frame shows verb's status line,
+// the last frame counts want, no log line is inside a status line, and
+// the final screen has no display left and ends with summary.
+func checkScreen(t *testing.T, verb string, rec []byte, code int, want, summary string) string {
+	t.Helper()
+	frames, final := replay(rec)
+	if code != exitOK {
+		t.Fatalf("%s: exit %d\n%s", verb, code, final)
+	}
+	re := regexp.MustCompile(`^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ` + verb + ` (\d+/\d+) packages`)
+	last := ""
+	for _, f := range frames {
+		for _, l := range screenLines(f) {
+			if m := re.FindStringSubmatch(l); m != nil {
+				last = m[1]
+				if strings.Contains(l, "✓") || strings.Contains(l, "msg=") {
+					t.Errorf("%s: log text inside the status line: %q", verb, l)
+				}
+			}
+		}
+	}
+	if last != want {
+		t.Errorf("%s: last frame counted %q packages, want %s; %d frames", verb, last, want, len(frames))
+	}
+	lines := screenLines(final)
+	t.Logf("%s: final screen:\n%s", verb, strings.Join(lines, "\n"))
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], summary) {
+		t.Errorf("%s: last line is not the summary %q:\n%s", verb, summary, final)
+	}
+	if re.MatchString(final) || strings.Contains(final, "%") {
+		t.Errorf("%s: the display was not cleared:\n%s", verb, final)
+	}
+	return final
+}

@@ -48,7 +48,7 @@ func runSync(c *cli.Context) error {
 	}
 	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 
-	progress, finish := progressReporter(c, e, plan.Pending() > 0, "Syncing")
+	progress, finish := progressReporter(c, e, plan.Pending() > 0, "Syncing", "copied")
 	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
@@ -75,8 +75,9 @@ func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result,
 
 // progressReporter draws the progress display on a terminal (unless
 // --no-progress or TERM=dumb) and logs each item that changed; finish
-// clears the display. verb names the work: "Syncing", "Exporting".
-func progressReporter(c *cli.Context, e *env, active bool, verb string) (func(sync.Event), func()) {
+// clears the display. verb names the work ("Syncing"), done what
+// happened to an item ("copied").
+func progressReporter(c *cli.Context, e *env, active bool, verb, done string) (func(sync.Event), func()) {
 	var t *tracker
 	stop := func() {}
 	if e.screen != nil && !e.term.dumb && !c.Bool("no-progress") && active {
@@ -91,7 +92,7 @@ func progressReporter(c *cli.Context, e *env, active bool, verb string) (func(sy
 			t.handle(ev, time.Now())
 		}
 		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
-			logItem(e.logger, it, "copied")
+			logItem(e.logger, it, done)
 		}
 	}
 	return report, stop

@@ -491,11 +491,11 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 	return nil
 }
 
-// total counts the package-sized blobs the pending artifacts still need.
+// total counts the packages (zip layers) the pending artifacts still need.
 func (im *importer) total() *sync.Total {
 	t := &sync.Total{}
 	for d, users := range im.needs {
-		if ref := im.refs[d]; !isSmall(ref) && slices.ContainsFunc(users, func(a *importArtifact) bool { return a.pending }) {
+		if ref := im.refs[d]; ref.MediaType == manifest.ZipLayerMediaType && slices.ContainsFunc(users, func(a *importArtifact) bool { return a.pending }) {
 			t.Packages++
 			t.Bytes += ref.Size
 		}
@@ -507,11 +507,11 @@ func isSmall(ref BlobRef) bool {
 	return ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= sync.MaxProvenanceLayerSize
 }
 
-// progressOf reports a package-sized blob as a package of the first pending
+// progressOf reports a package (a zip layer) as one of the first pending
 // artifact that needs it: a writer counting its bytes, and the end of its upload.
 func (im *importer) progressOf(users []*importArtifact, ref BlobRef) (io.Writer, func()) {
 	for _, a := range users {
-		if a.pending {
+		if a.pending && ref.MediaType == manifest.ZipLayerMediaType {
 			p := sync.Package{Address: a.Address, Version: a.Version, Name: ref.Digest.Encoded()[:12], Size: ref.Size}
 			im.opts.Progress(sync.Event{Package: &p})
 			return progressCounter{p: &p, report: im.opts.Progress}, func() { end := p; end.Done = true; im.opts.Progress(sync.Event{Package: &end}) }
