@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"syscall"
@@ -28,7 +29,7 @@ import (
 // plain pipes, and read what a person (or cron's mail) would see.
 
 const (
-	screenCols = 110
+	screenCols = 120
 	screenRows = 30
 	// testBinEnv names a binary to run instead of building this tree's:
 	// with updateGoldenEnv=1 and the binary of an earlier commit, it records
@@ -37,6 +38,10 @@ const (
 	updateGoldenEnv = "TOFU_OCI_MIRROR_UPDATE_GOLDEN"
 	// captureEnv names a file to write the screen midway through the large sync to.
 	captureEnv = "TOFU_OCI_MIRROR_SCREEN_CAPTURE"
+	// screenSizeEnv sets the package size of TestTerminalSyncScreen (default 8 MiB),
+	// screenRateEnv the registry's upload rate in bytes/s (default 32 MiB/s).
+	screenSizeEnv = "TOFU_OCI_MIRROR_SCREEN_PACKAGE_SIZE"
+	screenRateEnv = "TOFU_OCI_MIRROR_SCREEN_RATE"
 )
 
 var (
@@ -222,7 +227,8 @@ var statusRe = regexp.MustCompile(`^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Syncing (\d
 // reach the total, and at the end no display, the readable log lines and
 // the summary as the last line.
 func TestTerminalSyncScreen(t *testing.T) {
-	w := newScreenWorld(t, 3, 8<<20, 32<<20)
+	size, rate := envInt(t, screenSizeEnv, 8<<20), envInt(t, screenRateEnv, 32<<20)
+	w := newScreenWorld(t, 3, size, rate)
 	rec, code := runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "sync", "-c", w.plan, "--concurrency", "4")
 	frames, final := replay(rec)
 	if code != exitOK {
@@ -268,7 +274,7 @@ func TestTerminalSyncScreen(t *testing.T) {
 		t.Errorf("last frame counted %s packages, want 12/12", lastCount)
 	}
 	lines := screenLines(final)
-	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "Sync: 3 copied, 0 unchanged, 0 failed, 0 conflicts; 96.0 MiB downloaded") {
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "Sync: 3 copied, 0 unchanged, 0 failed, 0 conflicts; "+humanBytes(12*size)+" downloaded") {
 		t.Fatalf("last line is not the summary:\n%s", final)
 	}
 	copied := 0
@@ -276,7 +282,7 @@ func TestTerminalSyncScreen(t *testing.T) {
 		if statusRe.MatchString(l) || strings.Contains(l, "%") {
 			t.Errorf("the display was not cleared: %q\n%s", l, final)
 		}
-		if regexp.MustCompile(`^✓ copied registry\.opentofu\.org/acme/heavy 1\.[0-2]\.0: 4 platforms, 32\.0 MiB$`).MatchString(l) {
+		if regexp.MustCompile(`^✓ copied registry\.opentofu\.org/acme/heavy 1\.[0-2]\.0: 4 platforms, ` + regexp.QuoteMeta(humanBytes(4*size)) + `$`).MatchString(l) {
 			copied++
 		}
 	}
@@ -429,4 +435,17 @@ func checkScreen(t *testing.T, verb string, rec []byte, code int, want, summary 
 		t.Errorf("%s: the display was not cleared:\n%s", verb, final)
 	}
 	return final
+}
+
+func envInt(t *testing.T, name string, def int64) int64 {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
 }
