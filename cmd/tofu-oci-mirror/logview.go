@@ -52,6 +52,9 @@ func (h *humanHandler) Handle(_ context.Context, r slog.Record) error {
 		return nil
 	}
 	var b strings.Builder
+	// A joined error is one record over several lines: indent the rest
+	// so each record still reads as one entry.
+	r.Message = strings.ReplaceAll(strings.TrimRight(r.Message, "\n"), "\n", "\n  ")
 	switch {
 	case r.Level >= slog.LevelError:
 		b.WriteString(h.paint(ansiRed+ansiBold, "✗ error: ") + h.paint(ansiRed, r.Message))

@@ -69,7 +69,7 @@ func main() {
 	go func() {
 		s := <-sigs
 		// No new work starts; in-flight transfers stop and stay untagged.
-		fmt.Fprintf(os.Stderr, "tofu-oci-mirror: %s: stopping; nothing half-done is tagged, the next run completes the work (signal again to exit at once)\n", s)
+		fmt.Fprintf(stderrNow(), "tofu-oci-mirror: %s: stopping; nothing half-done is tagged, the next run completes the work (signal again to exit at once)\n", s)
 		cancel()
 		<-sigs
 		os.Exit(exitFailed)

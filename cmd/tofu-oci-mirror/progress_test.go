@@ -114,13 +114,14 @@ func TestHumanLogFormat(t *testing.T) {
 	logItem(l, &sync.ItemResult{Kind: "provider", Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", State: sync.ItemDone,
 		Platforms: []string{"a", "b", "c", "d"}, Uploaded: 120061952, Warnings: []string{"linux_386: upstream no longer offers this platform"}}, "copied")
 	logItem(l, &sync.ItemResult{Kind: "provider", Address: "registry.opentofu.org/acme/gone", Version: "2.0.0", State: sync.ItemFailed,
-		Err: errors.New("provider registry.opentofu.org/acme/gone 2.0.0 linux_amd64: checksum mismatch")}, "copied")
+		Err: errors.Join(errors.New("provider registry.opentofu.org/acme/gone 2.0.0 linux_amd64: checksum mismatch"), errors.New("provider registry.opentofu.org/acme/gone 2.0.0 darwin_arm64: checksum mismatch"))}, "copied")
 	l.Info("plan", "target", "registry.example.com/mirror", "pending", 3)
 	l.Debug("hidden")
 	l.Info("imported", "kind", "provider") // the engine's echo of an item logItem prints
 	want := `! warning: registry.opentofu.org/acme/heavy 1.0.0: linux_386: upstream no longer offers this platform
 ✓ copied registry.opentofu.org/acme/heavy 1.0.0: 4 platforms, 114.5 MiB
 ✗ error: provider registry.opentofu.org/acme/gone 2.0.0 linux_amd64: checksum mismatch
+  provider registry.opentofu.org/acme/gone 2.0.0 darwin_arm64: checksum mismatch
 plan target=registry.example.com/mirror pending=3
 `
 	if buf.String() != want {

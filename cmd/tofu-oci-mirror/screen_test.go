@@ -162,6 +162,13 @@ providers:
 // screenCols x screenRows and returns everything it wrote and its exit code.
 func runPTY(t *testing.T, env []string, args ...string) ([]byte, int) {
 	t.Helper()
+	return runPTYWatching(t, env, nil, args...)
+}
+
+// runPTYWatching is runPTY calling watch with the process and all output
+// so far after each read.
+func runPTYWatching(t *testing.T, env []string, watch func(*os.Process, []byte), args ...string) ([]byte, int) {
+	t.Helper()
 	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: screenCols, Rows: screenRows})
@@ -170,9 +177,20 @@ func runPTY(t *testing.T, env []string, args ...string) ([]byte, int) {
 	}
 	defer ptmx.Close()
 	var out bytes.Buffer
-	_, err = io.Copy(&out, ptmx)
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := ptmx.Read(buf)
+		out.Write(buf[:n])
+		if watch != nil && n > 0 {
+			watch(cmd.Process, out.Bytes())
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
 	// Linux reports EIO on the master once the child closed the terminal.
-	if err != nil && !errors.Is(err, syscall.EIO) {
+	if err != nil && !errors.Is(err, syscall.EIO) && err != io.EOF {
 		t.Fatal(err)
 	}
 	code := 0
@@ -192,8 +210,12 @@ const displayClear = "\r\x1b[J"
 // replay renders a recording in a terminal emulator and returns the
 // screen just before each clear of the display (so every frame drawn,
 // with the log lines above it) and the final screen.
-func replay(rec []byte) (frames []string, final string) {
-	vt := vt10x.New(vt10x.WithSize(screenCols, screenRows))
+func replay(rec []byte) (frames []string, final string) { return replayRows(rec, screenRows) }
+
+// replayRows is replay on an emulator of rows lines, so that nothing
+// scrolls off a long output.
+func replayRows(rec []byte, rows int) (frames []string, final string) {
+	vt := vt10x.New(vt10x.WithSize(screenCols, rows))
 	rest := rec
 	for {
 		i := bytes.Index(rest, []byte(displayClear))
@@ -448,4 +470,56 @@ func envInt(t *testing.T, name string, def int64) int64 {
 		t.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
+}
+
+// TestTerminalInterrupt: Ctrl-C in the middle of a sync. The signal
+// handler's message prints above the display like a log line, and the
+// run ends with the display cleared, the summary, and the error.
+func TestTerminalInterrupt(t *testing.T) {
+	w := newScreenWorld(t, 3, 8<<20, 16<<20)
+	sent := false
+	rec, code := runPTYWatching(t, []string{"TERM=xterm-256color", "NO_COLOR="}, func(p *os.Process, out []byte) {
+		if !sent && bytes.Contains(out, []byte("% ")) {
+			sent = true
+			_ = p.Signal(os.Interrupt)
+		}
+	}, "sync", "-c", w.plan)
+	frames, final := replayRows(rec, 300)
+	if !sent || code != exitFailed {
+		t.Fatalf("signal sent %v, exit %d:\n%s", sent, code, final)
+	}
+	stopping := "tofu-oci-mirror: interrupt: stopping; nothing half-done is tagged"
+	for _, f := range frames {
+		for _, l := range screenLines(f) {
+			if statusRe.MatchString(l) && strings.Contains(l, "stopping") {
+				t.Errorf("the signal message is inside the status line: %q", l)
+			}
+		}
+	}
+	lines := screenLines(final)
+	if !slicesContainsPrefix(lines, stopping) {
+		t.Errorf("no intact stopping message:\n%s", final)
+	}
+	summary := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Sync: ") {
+			summary = i
+		}
+		if statusRe.MatchString(l) {
+			t.Errorf("the display was not cleared: %q", l)
+		}
+	}
+	if summary < 0 || !strings.HasPrefix(lines[summary+1], "error: ") {
+		t.Errorf("want the summary, then the error:\n%s", final)
+	}
+	t.Logf("final screen:\n%s", strings.Join(lines, "\n"))
+}
+
+func slicesContainsPrefix(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -57,7 +58,25 @@ type screen struct {
 	done  chan struct{}
 }
 
-func newScreen(w io.Writer, t terminal) *screen { return &screen{w: w, term: t} }
+func newScreen(w io.Writer, t terminal) *screen {
+	s := &screen{w: w, term: t}
+	if w == os.Stderr {
+		activeScreen.Store(s)
+	}
+	return s
+}
+
+// activeScreen is the screen on the process's stderr, if any, so the
+// signal handler's message also prints above the display.
+var activeScreen atomic.Pointer[screen]
+
+// stderrNow is where a message outside any command's logger goes.
+func stderrNow() io.Writer {
+	if s := activeScreen.Load(); s != nil {
+		return s
+	}
+	return os.Stderr
+}
 
 // Write prints p (whole log lines) above the display.
 func (s *screen) Write(p []byte) (int, error) {
