@@ -38,8 +38,8 @@ type tracker struct {
 	firstByte   time.Time
 	inFlight    map[string]*flight
 	samples     []sample // recent (time, got) pairs for the rate
-	itemsDone   int
-	itemsFailed int
+	itemsFailed int      // versions that failed or conflict, shown so a failure is seen at once
+	announced   bool     // a Plan or Total arrived: the total is known
 }
 
 type flight struct {
@@ -66,8 +66,10 @@ func (t *tracker) handle(ev sync.Event, now time.Time) {
 	defer t.mu.Unlock()
 	switch {
 	case ev.Plan != nil:
+		t.announced = true
 		t.addPlan(ev.Plan)
 	case ev.Total != nil:
+		t.announced = true
 		t.total += ev.Total.Packages
 		t.exactBytes += ev.Total.Bytes
 	}
@@ -108,8 +110,6 @@ func (t *tracker) handle(ev sync.Event, now time.Time) {
 			t.done[ik] = n
 			if it.State == sync.ItemFailed || it.State == sync.ItemConflict {
 				t.itemsFailed++
-			} else {
-				t.itemsDone++
 			}
 		}
 	}
@@ -184,6 +184,10 @@ func (t *tracker) frame(now time.Time, width, height int, spin string) []string 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rate := t.rate(now)
+	if !t.announced {
+		// Before the engine announced its work (the spool is being cleaned).
+		return []string{fit(fmt.Sprintf("%s %s · starting · %s elapsed", spin, t.verb, shortDuration(now.Sub(t.start))), width)}
+	}
 	status := fmt.Sprintf("%s %s %d/%d packages", spin, t.verb, t.packagesDone(), t.total)
 	total, estimated, known := t.expectedBytes()
 	switch {
@@ -204,6 +208,9 @@ func (t *tracker) frame(now time.Time, width, height int, spin string) []string 
 	default:
 		left := time.Duration(float64(max(total-t.got, 0)) / rate * float64(time.Second))
 		status += " · ETA " + shortDuration(left)
+	}
+	if t.itemsFailed > 0 {
+		status += fmt.Sprintf(" · %d failed", t.itemsFailed)
 	}
 	status += " · " + shortDuration(now.Sub(t.start)) + " elapsed"
 	lines := []string{fit(status, width)}

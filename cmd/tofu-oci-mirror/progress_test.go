@@ -32,8 +32,11 @@ func twoVersionPlan() *sync.Plan {
 func TestTrackerCountsAndETA(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTracker("Syncing", t0)
-	tr.handle(sync.Event{Plan: twoVersionPlan()}, t0)
 	status := func(now time.Time) string { return tr.frame(now, 200, 20, "⠋")[0] }
+	if s := status(t0); s != "⠋ Syncing · starting · 0s elapsed" {
+		t.Fatalf("before the plan: %q", s)
+	}
+	tr.handle(sync.Event{Plan: twoVersionPlan()}, t0)
 	if s := status(t0); !strings.Contains(s, "0/3 packages") || !strings.Contains(s, "ETA estimating") {
 		t.Fatalf("start: %q", s)
 	}
@@ -67,9 +70,9 @@ func TestTrackerCountsAndETA(t *testing.T) {
 	// darwin_arm64 was already in the target: no download, the item's end counts it.
 	tr.handle(sync.Event{Item: &sync.ItemResult{Address: a.Address, Version: "1.0.0", State: sync.ItemDone}}, t0.Add(3*time.Second))
 	tr.handle(sync.Event{Package: &sync.Package{Address: b.Address, Version: b.Version, Name: b.Name, Done: true}}, t0.Add(3*time.Second))
-	tr.handle(sync.Event{Item: &sync.ItemResult{Address: a.Address, Version: "1.1.0", State: sync.ItemDone}}, t0.Add(3*time.Second))
+	tr.handle(sync.Event{Item: &sync.ItemResult{Address: a.Address, Version: "1.1.0", State: sync.ItemFailed}}, t0.Add(3*time.Second))
 	lines = tr.frame(t0.Add(3*time.Second), 200, 20, "⠋")
-	if len(lines) != 1 || !strings.Contains(lines[0], "3/3 packages") || strings.Contains(lines[0], "ETA") {
+	if len(lines) != 1 || !strings.Contains(lines[0], "3/3 packages") || strings.Contains(lines[0], "ETA") || !strings.Contains(lines[0], "· 1 failed ·") {
 		t.Fatalf("end: %q", lines)
 	}
 }

@@ -46,7 +46,11 @@ func runSync(c *cli.Context) error {
 			e.logger.Warn(w, "module", mp.Address)
 		}
 	}
-	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
+	if _, human := e.logger.Handler().(*humanHandler); human {
+		e.logger.Info(fmt.Sprintf("plan: %s to copy into %s, %s", plural(plan.Pending(), "version"), plan.Target, plural(plan.Conflicts(), "conflict")))
+	} else {
+		e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
+	}
 
 	progress, finish := progressReporter(c, e, plan.Pending() > 0, "Syncing", "copied")
 	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
