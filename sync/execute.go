@@ -106,6 +106,9 @@ type Event struct {
 	// Bytes is a count of package bytes just downloaded; negative when a
 	// failed attempt's bytes are thrown away to download again.
 	Bytes int64
+	// Uploaded is a count of package bytes just sent to the target;
+	// negative when an upload rewinds to send again.
+	Uploaded int64
 	// Item is set when an item has finished.
 	Item *ItemResult
 	// Plan is set on the first event of [Executor.Execute]: the work it starts.
@@ -433,10 +436,38 @@ func (e *Executor) transfer(ctx context.Context, repo string, pkg *upstream.Prov
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return n, 0, fmt.Errorf("%s: spool: %w", name, err)
 	}
-	if err := e.target.PutBlob(ctx, repo, *zip, f); err != nil {
+	if err := e.target.PutBlob(ctx, repo, *zip, &uploadReader{f: f, report: e.progress, pkg: &ev}); err != nil {
 		return n, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return n, n, nil
+}
+
+// uploadReader reads a spooled package for its upload and reports the
+// bytes sent; it seeks, so a retried upload can rewind.
+type uploadReader struct {
+	f      *os.File
+	report func(Event)
+	pkg    *Package
+	pos    int64
+}
+
+func (r *uploadReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	if n > 0 {
+		r.pos += int64(n)
+		r.report(Event{Uploaded: int64(n), Package: r.pkg})
+	}
+	return n, err
+}
+
+// Seek moves in the spool file; a move back is reported as negative bytes.
+func (r *uploadReader) Seek(offset int64, whence int) (int64, error) {
+	pos, err := r.f.Seek(offset, whence)
+	if err == nil && pos != r.pos {
+		r.report(Event{Uploaded: pos - r.pos, Package: r.pkg})
+		r.pos = pos
+	}
+	return pos, err
 }
 
 // ensureBlob uploads a small blob unless the repository has it.

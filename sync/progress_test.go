@@ -13,7 +13,7 @@ import (
 // first; every package download announces itself with its size, its
 // bytes name it and add up to that size even when a dropped connection
 // made the fetcher start again (the discarded bytes come back negative),
-// and it ends with Done.
+// so do its uploaded bytes, and it ends with Done.
 func TestProgressEvents(t *testing.T) {
 	h := newHarness(t)
 	addWidgets(h.up)
@@ -43,6 +43,7 @@ func TestProgressEvents(t *testing.T) {
 	}
 	type pkgState struct {
 		size, got  int64
+		uploaded   int64
 		started    int
 		done       int
 		negative   bool
@@ -65,6 +66,8 @@ func TestProgressEvents(t *testing.T) {
 		switch {
 		case p.Done:
 			st.done++
+		case ev.Uploaded != 0:
+			st.uploaded += ev.Uploaded
 		case ev.Bytes == 0:
 			st.started++
 			st.size = p.Size
@@ -89,8 +92,8 @@ func TestProgressEvents(t *testing.T) {
 				t.Errorf("%s: no events", key)
 			case st.started != 1 || st.done != 1 || st.doneBefore:
 				t.Errorf("%s: started %d, done %d, bytes outside the download %v", key, st.started, st.done, st.doneBefore)
-			case st.size != want || st.got != want:
-				t.Errorf("%s: announced %d bytes, reported %d, the zip is %d", key, st.size, st.got, want)
+			case st.size != want || st.got != want || st.uploaded != want:
+				t.Errorf("%s: announced %d bytes, reported %d downloaded and %d uploaded, the zip is %d", key, st.size, st.got, st.uploaded, want)
 			}
 		}
 	}

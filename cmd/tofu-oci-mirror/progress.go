@@ -34,24 +34,26 @@ type tracker struct {
 	knownSizes  int64 // sum of the sizes of packages started so far
 	sized       int   // packages started whose size was known
 	started     int   // packages started
-	got         int64 // bytes moved
+	got         int64 // bytes downloaded (for an import: read from the bundle)
+	up          int64 // bytes uploaded, when the engine reports uploads
+	upSeen      bool  // the engine reports uploads: they count as the work done
 	firstByte   time.Time
 	inFlight    map[string]*flight
-	samples     []sample // recent (time, got) pairs for the rate
+	samples     []sample // recent (time, got, up) for the rates
 	itemsFailed int      // versions that failed or conflict, shown so a failure is seen at once
 	announced   bool     // a Plan or Total arrived: the total is known
 }
 
 type flight struct {
-	name  string
-	size  int64
-	got   int64
-	start time.Time
+	name    string
+	size    int64
+	got, up int64
+	start   time.Time
 }
 
 type sample struct {
-	at  time.Time
-	got int64
+	at      time.Time
+	got, up int64
 }
 
 func newTracker(verb string, now time.Time) *tracker {
@@ -85,7 +87,7 @@ func (t *tracker) handle(ev sync.Event, now time.Time) {
 			if _, planned := t.planned[ik]; !planned || t.done[ik] < t.planned[ik] {
 				t.done[ik]++
 			}
-		case f == nil && ev.Bytes == 0:
+		case f == nil && ev.Bytes == 0 && ev.Uploaded == 0:
 			t.inFlight[key] = &flight{name: itemKey(p.Address, p.Version) + " " + p.Name, size: p.Size, start: now}
 			t.started++
 			if p.Size > 0 {
@@ -94,7 +96,12 @@ func (t *tracker) handle(ev sync.Event, now time.Time) {
 			}
 		case f != nil:
 			f.got += ev.Bytes
+			f.up += ev.Uploaded
 		}
+	}
+	if ev.Uploaded != 0 {
+		t.up += ev.Uploaded
+		t.upSeen = true
 	}
 	if ev.Bytes != 0 {
 		if t.firstByte.IsZero() {
@@ -145,17 +152,29 @@ func (t *tracker) packagesDone() int {
 	return n
 }
 
-// rate is bytes per second over the last few seconds of samples.
-func (t *tracker) rate(now time.Time) float64 {
-	t.samples = append(t.samples, sample{now, t.got})
+// rates are the download and upload bytes per second over the last few
+// seconds of samples.
+func (t *tracker) rates(now time.Time) (down, up float64) {
+	t.samples = append(t.samples, sample{now, t.got, t.up})
 	for len(t.samples) > 2 && now.Sub(t.samples[0].at) > 5*time.Second {
 		t.samples = t.samples[1:]
 	}
 	first := t.samples[0]
 	if d := now.Sub(first.at).Seconds(); d > 0.2 {
-		return float64(t.got-first.got) / d
+		return float64(t.got-first.got) / d, float64(t.up-first.up) / d
 	}
-	return 0
+	return 0, 0
+}
+
+// stageETA is how long remaining bytes take at rate; false when unknown.
+func stageETA(remaining int64, rate float64) (time.Duration, bool) {
+	if remaining <= 0 {
+		return 0, true
+	}
+	if rate <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(remaining) / rate * float64(time.Second)), true
 }
 
 // expectedBytes is the run's total of bytes: exact when announced,
@@ -183,31 +202,41 @@ func (t *tracker) expectedBytes() (total int64, estimated, ok bool) {
 func (t *tracker) frame(now time.Time, width, height int, spin string) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	rate := t.rate(now)
+	down, upRate := t.rates(now)
 	if !t.announced {
 		// Before the engine announced its work (the spool is being cleaned).
 		return []string{fit(fmt.Sprintf("%s %s · starting · %s elapsed", spin, t.verb, shortDuration(now.Sub(t.start))), width)}
 	}
 	status := fmt.Sprintf("%s %s %d/%d packages", spin, t.verb, t.packagesDone(), t.total)
 	total, estimated, known := t.expectedBytes()
+	// Downloads and uploads overlap; what is in the target is what counts.
+	moved, rate := t.got, down
+	if t.upSeen {
+		moved, rate = t.up, upRate
+	}
 	switch {
 	case known && estimated:
-		status += fmt.Sprintf(" · %s of ~%s", humanBytes(t.got), humanBytes(total))
+		status += fmt.Sprintf(" · %s of ~%s", humanBytes(moved), humanBytes(total))
 	case known:
-		status += fmt.Sprintf(" · %s of %s", humanBytes(t.got), humanBytes(total))
+		status += fmt.Sprintf(" · %s of %s", humanBytes(moved), humanBytes(total))
 	default:
-		status += fmt.Sprintf(" · %s", humanBytes(t.got))
+		status += fmt.Sprintf(" · %s", humanBytes(moved))
 	}
 	if rate > 0 {
 		status += fmt.Sprintf(" · %s/s", humanBytes(int64(rate)))
 	}
+	// The slower of the two stages decides when the run ends.
+	downLeft, downOK := stageETA(total-t.got, down)
+	upLeft, upOK := stageETA(total-t.up, upRate)
+	if !t.upSeen {
+		upLeft, upOK = 0, true
+	}
 	switch {
 	case t.packagesDone() >= t.total && t.total > 0:
-	case !known || rate <= 0 || t.firstByte.IsZero() || now.Sub(t.firstByte) < etaAfter:
+	case !known || !downOK || !upOK || t.firstByte.IsZero() || now.Sub(t.firstByte) < etaAfter:
 		status += " · ETA estimating"
 	default:
-		left := time.Duration(float64(max(total-t.got, 0)) / rate * float64(time.Second))
-		status += " · ETA " + shortDuration(left)
+		status += " · ETA " + shortDuration(max(downLeft, upLeft))
 	}
 	if t.itemsFailed > 0 {
 		status += fmt.Sprintf(" · %d failed", t.itemsFailed)
@@ -236,18 +265,23 @@ func (t *tracker) frame(now time.Time, width, height int, spin string) []string 
 		if i >= room {
 			break
 		}
-		lines = append(lines, fit(packageLine(f, width), width))
+		lines = append(lines, fit(packageLine(f, width, t.upSeen), width))
 	}
 	return lines
 }
 
-// packageLine is "  NAME [=====>    ]  48%  55.0 MiB of 114.5 MiB".
-func packageLine(f *flight, width int) string {
+// packageLine is "  NAME [=====>    ]  48%  55.0 MiB of 114.5 MiB" while
+// it downloads, then (when the engine reports uploads) "uploading 48%".
+func packageLine(f *flight, width int, uploads bool) string {
 	if f.size <= 0 {
 		return fmt.Sprintf("  %s  %s", f.name, humanBytes(f.got))
 	}
-	pct := min(float64(f.got)/float64(f.size), 1)
-	tail := fmt.Sprintf(" %3.0f%%  %s of %s", pct*100, humanBytes(f.got), humanBytes(f.size))
+	n, phase := f.got, ""
+	if uploads && f.got >= f.size {
+		n, phase = f.up, " uploading"
+	}
+	pct := min(float64(n)/float64(f.size), 1)
+	tail := fmt.Sprintf("%s %3.0f%%  %s of %s", phase, pct*100, humanBytes(n), humanBytes(f.size))
 	barWidth := 20
 	name := f.name
 	if avail := width - 1 - 2 - barWidth - 3 - utf8.RuneCountInString(tail); utf8.RuneCountInString(name) > avail {

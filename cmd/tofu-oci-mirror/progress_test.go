@@ -197,3 +197,31 @@ func TestSummaryDurationCoversTheRun(t *testing.T) {
 		t.Errorf("the run took %s (2 s of it waiting to retry), the summary says %s: %q", took, d, out)
 	}
 }
+
+// TestTrackerUploadBound: downloads finish long before the slower uploads;
+// the status counts what reached the target, the ETA follows the uploads
+// and the package line says it is uploading.
+func TestTrackerUploadBound(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := newTracker("Syncing", t0)
+	plan := &sync.Plan{Providers: []sync.ProviderPlan{{Address: "registry.opentofu.org/acme/heavy",
+		Versions: []sync.ProviderVersionPlan{{Version: "1.0.0", State: sync.StateMissing, Add: []string{"linux_amd64"}}}}}}
+	tr.handle(sync.Event{Plan: plan}, t0)
+	const mib = 1 << 20
+	p := &sync.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "linux_amd64", Size: 100 * mib}
+	tr.handle(sync.Event{Package: p}, t0)
+	tr.handle(sync.Event{Package: p, Bytes: 100 * mib}, t0.Add(100*time.Millisecond))
+	// Uploads at 10 MiB/s: 30 MiB after 3 s.
+	for i := 1; i <= 30; i++ {
+		at := t0.Add(100*time.Millisecond + time.Duration(i)*100*time.Millisecond)
+		tr.handle(sync.Event{Package: p, Uploaded: mib}, at)
+		tr.frame(at, 200, 20, "⠋") // the display draws every 100 ms
+	}
+	lines := tr.frame(t0.Add(3100*time.Millisecond), 200, 20, "⠋")
+	if !strings.Contains(lines[0], "30.0 MiB of 100.0 MiB") || !regexp.MustCompile(`ETA [67]s`).MatchString(lines[0]) {
+		t.Errorf("status: %q", lines[0])
+	}
+	if len(lines) != 2 || !strings.Contains(lines[1], "uploading  30%  30.0 MiB of 100.0 MiB") {
+		t.Errorf("package line: %q", lines)
+	}
+}

@@ -268,13 +268,21 @@ func TestTerminalSyncScreen(t *testing.T) {
 	var sawStatus, sawPackageLine, sawEstimating, sawETA bool
 	lastCount := ""
 	var midway string
+	midwayScore := 0
 	for _, f := range frames {
 		for _, l := range screenLines(f) {
 			if m := statusRe.FindStringSubmatch(l); m != nil {
 				sawStatus = true
 				lastCount = m[1] + "/" + m[2]
-				if midway == "" && m[1] >= "5" && strings.Count(f, "%") >= 3 {
-					midway = f
+				// The capture: a frame with a version already copied above
+				// and as many packages in flight as possible.
+				done, _ := strconv.Atoi(m[1])
+				score := strings.Count(f, "% ")
+				if strings.Contains(f, "✓ copied") {
+					score += 10
+				}
+				if done > 0 && score > midwayScore {
+					midway, midwayScore = f, score
 				}
 				if strings.Contains(l, "ETA estimating") {
 					sawEstimating = true
