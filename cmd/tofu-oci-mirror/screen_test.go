@@ -114,17 +114,10 @@ func (b *throttledBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// screenWorld is an upstream with versions x 4 platforms of size bytes
-// each, a registry taking uploads at bytesPerSecond (0: unthrottled),
-// and a plan naming them.
-type screenWorld struct {
-	up   *testupstream.Server
-	reg  *testregistry.Registry
-	dir  string
-	plan string
-}
-
-func newScreenWorld(t *testing.T, versions int, size, bytesPerSecond int64) *screenWorld {
+// newScreenWorld is a cliEnv with versions x 4 platforms of size bytes
+// each upstream, a registry taking uploads at bytesPerSecond (0:
+// unthrottled), and a plan naming them.
+func newScreenWorld(t *testing.T, versions int, size, bytesPerSecond int64) *cliEnv {
 	t.Helper()
 	// Not t.TempDir: an upload cancelled by TestTerminalInterrupt may still
 	// be writing when the test ends, and that must not fail the cleanup.
@@ -138,29 +131,13 @@ func newScreenWorld(t *testing.T, versions int, size, bytesPerSecond int64) *scr
 		th := &throttle{perByte: time.Second / time.Duration(bytesPerSecond)}
 		opts = append(opts, testregistry.WithMiddleware(th.middleware))
 	}
-	w := &screenWorld{up: testupstream.New(t, testupstream.WithPackageSize(size)), reg: testregistry.New(t, opts...), dir: t.TempDir()}
+	w := &cliEnv{t: t, up: testupstream.New(t, testupstream.WithPackageSize(size)), reg: testregistry.New(t, opts...), dir: t.TempDir()}
+	platforms := []string{"linux_amd64", "linux_arm64", "darwin_arm64", "windows_amd64"}
 	for v := 0; v < versions; v++ {
-		w.up.AddProvider("acme", "heavy", fmt.Sprintf("1.%d.0", v), "linux_amd64", "linux_arm64", "darwin_arm64", "windows_amd64")
+		w.up.AddProvider("acme", "heavy", fmt.Sprintf("1.%d.0", v), platforms...)
 	}
 	w.plan = filepath.Join(w.dir, "mirror.yaml")
-	yaml := fmt.Sprintf(`version: 1
-target:
-  registry: %q
-  insecure: true
-upstream:
-  ca_file: %q
-  hosts:
-    registry.opentofu.org:
-      services:
-        providers.v1: %q
-platforms: [linux_amd64, linux_arm64, darwin_arm64, windows_amd64]
-providers:
-  - source: acme/heavy
-    versions: ">= 1.0.0"
-`, w.reg.Host, w.up.CAFile, w.up.Services()["providers.v1"])
-	if err := os.WriteFile(w.plan, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	w.writePlan(w.reg.Host, "platforms: ["+strings.Join(platforms, ", ")+"]\nproviders:\n  - source: acme/heavy\n    versions: \">= 1.0.0\"\n")
 	return w
 }
 
@@ -384,7 +361,7 @@ func TestTerminalEnvironment(t *testing.T) {
 // cronNormalize replaces what differs between any two runs (times,
 // durations, ports, temp paths) and sorts the lines: items finish in
 // whatever order their transfers end.
-func cronNormalize(s string, w *screenWorld) string {
+func cronNormalize(s string, w *cliEnv) string {
 	s = strings.ReplaceAll(s, w.dir, "DIR")
 	s = regexp.MustCompile(`time=\S+`).ReplaceAllString(s, "time=T")
 	s = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(s, "127.0.0.1:PORT")
