@@ -109,15 +109,14 @@ func (t *tracker) handle(ev sync.Event, now time.Time) {
 		}
 		t.got += ev.Bytes
 	}
-	if it := ev.Item; it != nil && it.Version != "" {
-		ik := itemKey(it.Address, it.Version)
-		if n, ok := t.planned[ik]; ok {
+	if it := ev.Item; it != nil {
+		if n, ok := t.planned[itemKey(it.Address, it.Version)]; ok {
 			// Platforms already in the target, or no longer offered, end
 			// without a download: the finished item accounts for them.
-			t.done[ik] = n
-			if it.State == sync.ItemFailed || it.State == sync.ItemConflict {
-				t.itemsFailed++
-			}
+			t.done[itemKey(it.Address, it.Version)] = n
+		}
+		if it.State == sync.ItemFailed || it.State == sync.ItemConflict {
+			t.itemsFailed++
 		}
 	}
 }

@@ -517,3 +517,35 @@ func slicesContainsPrefix(lines []string, prefix string) bool {
 	}
 	return false
 }
+
+// TestTerminalFailureStandsOut: a package whose zip does not match its
+// signed checksum fails its version; on the terminal the error line is
+// marked and red, the status line counts the failure, and the summary
+// and the exit code say so.
+func TestTerminalFailureStandsOut(t *testing.T) {
+	w := newScreenWorld(t, 2, 2<<20, 8<<20)
+	w.up.Tamper("acme", "heavy", "1.1.0", "linux_arm64", testupstream.TamperZip)
+	rec, code := runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "sync", "-c", w.plan)
+	frames, final := replayRows(rec, 100)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitFailed, final)
+	}
+	if !regexp.MustCompile(`\x1b\[31m\x1b\[1m✗ error: \x1b\[0m\x1b\[31mprovider registry\.opentofu\.org/acme/heavy 1\.1\.0 linux_arm64: [^\r]*checksum`).Match(rec) {
+		t.Errorf("the error is not marked in red:\n%q", rec)
+	}
+	counted := false
+	for _, f := range frames {
+		for _, l := range screenLines(f) {
+			if statusRe.MatchString(l) && strings.Contains(l, "· 1 failed ·") {
+				counted = true
+			}
+		}
+	}
+	if !counted {
+		t.Errorf("no frame counted the failed version")
+	}
+	if !strings.Contains(final, "✓ copied registry.opentofu.org/acme/heavy 1.0.0: 4 platforms, 8.0 MiB") ||
+		!strings.Contains(final, "Sync: 1 copied, 0 unchanged, 1 failed, 0 conflicts") {
+		t.Errorf("final screen:\n%s", final)
+	}
+}
