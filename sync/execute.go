@@ -113,8 +113,9 @@ type Event struct {
 	Item *ItemResult
 	// Plan is set on the first event of [Executor.Execute]: the work it starts.
 	Plan *Plan
-	// Package is set when a package download starts (no Bytes, Done
-	// false), on the Bytes events of that download, and when it ends (Done).
+	// Package is set when a package download starts (no Bytes or
+	// Uploaded, Done false), on the Bytes and Uploaded events of its
+	// transfer, and when the transfer ends (Done).
 	Package *Package
 	// Total is set once, before any Package, by work no Plan describes
 	// (a bundle import): what is about to move.

@@ -503,6 +503,7 @@ func (im *importer) total() *sync.Total {
 	return t
 }
 
+// isSmall says whether a blob is read into memory: manifests and provenance files.
 func isSmall(ref BlobRef) bool {
 	return ref.Manifest || isProvenanceLayer(ref.MediaType) && ref.Size <= sync.MaxProvenanceLayerSize
 }
