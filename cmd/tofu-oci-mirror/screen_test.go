@@ -50,6 +50,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the binary cliBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // cliBinary builds the command once per test process.
 func cliBinary(t *testing.T) string {
 	t.Helper()
