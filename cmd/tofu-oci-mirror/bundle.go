@@ -93,7 +93,7 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	progress, finish := progressReporter(c, e, true, "Exporting", "exported")
+	progress, finish := progressReporter(c, e, "Exporting", "planning", "exported")
 	exp, err := bundle.Export(c.Context, e.cfg, inv, bundle.ExportOptions{
 		ToolVersion: toolVersion(), PlanFile: planFile, BaselineDigest: baselineDigest, StageDir: c.String("stage-dir"),
 		NewPlanner:  func(b sync.Inventory) *sync.Planner { return e.planner(c, up, b) },
@@ -171,7 +171,7 @@ func runImport(c *cli.Context) error {
 		}
 	}
 	defer r.Close()
-	progress, finish := progressReporter(c, e, true, "Importing", "imported")
+	progress, finish := progressReporter(c, e, "Importing", "reading the bundle", "imported")
 	res, err := bundle.Import(c.Context, e.cfg, tg, r, bundle.ImportOptions{
 		Logger: e.logger, SpoolDir: c.String("spool-dir"), Concurrency: c.Int("concurrency"), Progress: progress,
 	})

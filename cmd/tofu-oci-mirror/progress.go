@@ -24,6 +24,7 @@ const etaAfter = 2 * time.Second
 type tracker struct {
 	mu      gosync.Mutex
 	verb    string // "Syncing", "Exporting", "Importing"
+	before  string // shown until the work is announced: "planning"
 	start   time.Time
 	total   int            // packages the work moves
 	planned map[string]int // packages per item ("address version")
@@ -56,8 +57,8 @@ type sample struct {
 	got, up int64
 }
 
-func newTracker(verb string, now time.Time) *tracker {
-	return &tracker{verb: verb, start: now, planned: map[string]int{}, done: map[string]int{}, inFlight: map[string]*flight{}}
+func newTracker(verb, before string, now time.Time) *tracker {
+	return &tracker{verb: verb, before: before, start: now, planned: map[string]int{}, done: map[string]int{}, inFlight: map[string]*flight{}}
 }
 
 func itemKey(address, version string) string { return address + " " + version }
@@ -203,8 +204,8 @@ func (t *tracker) frame(now time.Time, width, height int, spin string) []string 
 	defer t.mu.Unlock()
 	down, upRate := t.rates(now)
 	if !t.announced {
-		// Before the engine announced its work (the spool is being cleaned).
-		return []string{fit(fmt.Sprintf("%s %s · starting · %s elapsed", spin, t.verb, shortDuration(now.Sub(t.start))), width)}
+		// Before the engine announced its work.
+		return []string{fit(fmt.Sprintf("%s %s · %s · %s elapsed", spin, t.verb, t.before, shortDuration(now.Sub(t.start))), width)}
 	}
 	status := fmt.Sprintf("%s %s %d/%d packages", spin, t.verb, t.packagesDone(), t.total)
 	total, estimated, known := t.expectedBytes()

@@ -32,6 +32,9 @@ func runSync(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
+	// The display starts now: planning (discovery, retries) can take a while.
+	progress, finish := progressReporter(c, e, "Syncing", "planning", "copied")
+	defer finish()
 	plan, tg, up, err := e.plan(c)
 	if err != nil {
 		return err
@@ -52,7 +55,6 @@ func runSync(c *cli.Context) error {
 		e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 	}
 
-	progress, finish := progressReporter(c, e, plan.Pending() > 0, "Syncing", "copied")
 	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
@@ -79,13 +81,14 @@ func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result,
 
 // progressReporter draws the progress display on a terminal (unless
 // --no-progress or TERM=dumb) and logs each item that changed; finish
-// clears the display. verb names the work ("Syncing"), done what
-// happened to an item ("copied").
-func progressReporter(c *cli.Context, e *env, active bool, verb, done string) (func(sync.Event), func()) {
+// clears the display (calling it again does nothing). verb names the work
+// ("Syncing"), before what happens until the engine starts ("planning"),
+// done what happened to an item ("copied").
+func progressReporter(c *cli.Context, e *env, verb, before, done string) (func(sync.Event), func()) {
 	var t *tracker
 	stop := func() {}
-	if e.screen != nil && !e.term.dumb && !c.Bool("no-progress") && active {
-		t = newTracker(verb, runStart(c))
+	if e.screen != nil && !e.term.dumb && !c.Bool("no-progress") {
+		t = newTracker(verb, before, runStart(c))
 		stop = e.screen.show(func(w, h int) []string {
 			now := time.Now()
 			return t.frame(now, w, h, spinFrame(now))
