@@ -8,10 +8,16 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -30,6 +36,7 @@ func commonFlags() []cli.Flag {
 type env struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	policy provenance.Policy
 	term   terminal
 	screen *screen // stderr on a terminal; nil otherwise
 }
@@ -55,6 +62,9 @@ func setup(c *cli.Context) (*env, error) {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
 	e.cfg = cfg
+	if e.policy, err = trustPolicy(cfg); err != nil {
+		return nil, cli.Exit(err.Error(), exitFailed)
+	}
 	return e, nil
 }
 
@@ -89,6 +99,8 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 		upstream.WithLogger(e.logger),
 		upstream.WithUserAgent(userAgent()),
 		upstream.WithHostServices(hosts),
+		upstream.WithSignaturePolicy(e.policy.Signatures),
+		upstream.WithReleaseCheck(e.policy.ReleaseCheck()),
 	}
 	if e.cfg.Upstream.CAFile != "" {
 		opts = append(opts, upstream.WithCAFile(e.cfg.Upstream.CAFile))
@@ -99,15 +111,46 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 	return upstream.New(opts...)
 }
 
-func (e *env) target(c *cli.Context) (*sync.Target, error) {
-	opts := []sync.TargetOption{sync.WithTargetLogger(e.logger), sync.WithTargetUserAgent(userAgent())}
-	if p := c.String("docker-config"); p != "" {
-		opts = append(opts, sync.WithDockerConfig(p))
+// trustPolicy is what the plan's trust section and OpenTofu's environment
+// variables pin; the connected side (sync, export) and verify also trust
+// the keys upstream serves (or the registry stores) when none is pinned,
+// and OpenTofu's registry.opentofu.org exception. Import decides per
+// bundle (see bundle.ImportOptions).
+func trustPolicy(cfg *config.Config) (provenance.Policy, error) {
+	p, err := provenance.FromConfig(cfg.Trust, upstream.SignaturePolicyFromEnv(os.Getenv))
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	return sync.OpenTarget(e.cfg.Target, opts...)
+	p.CarriedKeysTrusted, p.OpenTofuException = true, true
+	return p, nil
 }
 
-func (e *env) plan(c *cli.Context) (*sync.Plan, *sync.Target, *upstream.Client, error) {
+func (e *env) target(c *cli.Context) (*target.Target, error) {
+	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent())}
+	if p := c.String("docker-config"); p != "" {
+		opts = append(opts, target.WithDockerConfig(p))
+	}
+	return target.Open(e.cfg.Target, opts...)
+}
+
+// engineOptions are the engine settings every command shares; progress
+// may be nil.
+func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.Option {
+	opts := []engine.Option{
+		engine.WithConcurrency(c.Int("concurrency")),
+		engine.WithSpoolDir(c.String("spool-dir")),
+		engine.WithLogger(e.logger),
+		engine.WithModuleSourceOptions(modsource.WithGitHubToken(os.Getenv("GITHUB_TOKEN"))),
+	}
+	if progress != nil {
+		opts = append(opts, engine.WithProgress(progress))
+	}
+	return opts
+}
+
+// plan computes the plan against the live target, with an engine ready to
+// execute it.
+func (e *env) plan(c *cli.Context, progress func(item.Event)) (*engine.Plan, *engine.Engine, *target.Target, error) {
 	up, err := e.upstreamClient()
 	if err != nil {
 		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
@@ -116,22 +159,8 @@ func (e *env) plan(c *cli.Context) (*sync.Plan, *sync.Target, *upstream.Client, 
 	if err != nil {
 		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
 	}
-	return e.planner(c, up, tg).Plan(c.Context, e.cfg, tg.String()), tg, up, nil
-}
-
-// planner plans against inv: the live target, or a bundle baseline.
-func (e *env) planner(c *cli.Context, up *upstream.Client, inv sync.Inventory) *sync.Planner {
-	return sync.NewPlanner(up, inv, sync.WithPlanLogger(e.logger), sync.WithPlanConcurrency(c.Int("concurrency")))
-}
-
-// executor copies from upstream into pub: the target, or a bundle stage.
-func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, progress func(sync.Event)) *sync.Executor {
-	return sync.NewExecutor(up, pub,
-		sync.WithConcurrency(c.Int("concurrency")),
-		sync.WithSpoolDir(c.String("spool-dir")),
-		sync.WithLogger(e.logger),
-		sync.WithProgress(progress),
-	)
+	eng := engine.New(up, tg, tg, e.engineOptions(c, progress)...)
+	return eng.Plan(c.Context, e.cfg, tg.String()), eng, tg, nil
 }
 
 func concurrencyFlag() cli.Flag {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	gosync "sync"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 )
 
 // ANSI colours of the human log format.
@@ -130,12 +130,12 @@ func (h *humanHandler) paint(code, s string) string {
 
 // logItem logs one finished item: today's key=value record for machines,
 // or one readable line for a person (verb is what happened: "copied", "imported").
-func logItem(l *slog.Logger, it *sync.ItemResult, verb string) {
+func logItem(l *slog.Logger, it *item.Result, verb string) {
 	if _, human := l.Handler().(*humanHandler); human {
 		logItemHuman(l, it, verb)
 		return
 	}
-	attrs := []any{it.Kind, it.Address, "version", it.Version, "state", it.State}
+	attrs := []any{string(it.Kind), it.Address, "version", it.Version, "state", it.State}
 	if len(it.Platforms) > 0 {
 		attrs = append(attrs, "platforms", it.Platforms)
 	}
@@ -143,7 +143,7 @@ func logItem(l *slog.Logger, it *sync.ItemResult, verb string) {
 		attrs = append(attrs, "uploaded", humanBytes(it.Uploaded))
 	}
 	for _, w := range it.Warnings {
-		l.Warn(w, it.Kind, it.Address, "version", it.Version)
+		l.Warn(w, string(it.Kind), it.Address, "version", it.Version)
 	}
 	if it.Err != nil {
 		l.Error(it.Err.Error(), attrs...)
@@ -153,7 +153,7 @@ func logItem(l *slog.Logger, it *sync.ItemResult, verb string) {
 }
 
 // logItemHuman is "✓ copied registry.opentofu.org/acme/heavy 1.0.0: 4 platforms, 114.5 MiB".
-func logItemHuman(l *slog.Logger, it *sync.ItemResult, verb string) {
+func logItemHuman(l *slog.Logger, it *item.Result, verb string) {
 	name := strings.TrimSpace(it.Address + " " + it.Version)
 	for _, w := range it.Warnings {
 		l.Warn(name + ": " + w)

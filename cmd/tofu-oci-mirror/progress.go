@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 )
 
 // largePackage is the size from which a package in flight gets its own
@@ -42,7 +42,7 @@ type tracker struct {
 	inFlight    map[string]*flight
 	samples     []sample // recent (time, got, up) for the rates
 	itemsFailed int      // versions that failed or conflict, shown so a failure is seen at once
-	announced   bool     // a Plan or Total arrived: the total is known
+	announced   bool     // a Total arrived: the total is known
 }
 
 type flight struct {
@@ -64,17 +64,16 @@ func newTracker(verb, before string, now time.Time) *tracker {
 func itemKey(address, version string) string { return address + " " + version }
 
 // handle takes one engine event.
-func (t *tracker) handle(ev sync.Event, now time.Time) {
+func (t *tracker) handle(ev item.Event, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch {
-	case ev.Plan != nil:
+	if tot := ev.Total; tot != nil {
 		t.announced = true
-		t.addPlan(ev.Plan)
-	case ev.Total != nil:
-		t.announced = true
-		t.total += ev.Total.Packages
-		t.exactBytes += ev.Total.Bytes
+		t.total += tot.Packages
+		t.exactBytes += tot.Bytes
+		for _, pl := range tot.Items {
+			t.planned[itemKey(pl.Address, pl.Version)] += pl.Packages
+		}
 	}
 	if p := ev.Package; p != nil {
 		key := itemKey(p.Address, p.Version) + " " + p.Name
@@ -116,29 +115,8 @@ func (t *tracker) handle(ev sync.Event, now time.Time) {
 			// without a download: the finished item accounts for them.
 			t.done[itemKey(it.Address, it.Version)] = n
 		}
-		if it.State == sync.ItemFailed || it.State == sync.ItemConflict {
+		if it.State == item.Failed || it.State == item.Conflicted {
 			t.itemsFailed++
-		}
-	}
-}
-
-// addPlan counts the packages a plan moves: each platform to add to a
-// provider version, and each module version to copy.
-func (t *tracker) addPlan(p *sync.Plan) {
-	for _, pp := range p.Providers {
-		for _, v := range pp.Versions {
-			if v.State.Pending() && len(v.Add) > 0 {
-				t.planned[itemKey(pp.Address, v.Version)] = len(v.Add)
-				t.total += len(v.Add)
-			}
-		}
-	}
-	for _, mp := range p.Modules {
-		for _, v := range mp.Versions {
-			if v.State.Pending() && v.Err == nil {
-				t.planned[itemKey(mp.Address, v.Version)] = 1
-				t.total++
-			}
 		}
 	}
 }

@@ -6,22 +6,22 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 )
 
-func twoVersionPlan() *sync.Plan {
-	return &sync.Plan{Providers: []sync.ProviderPlan{{
-		Address: "registry.opentofu.org/acme/heavy",
-		Versions: []sync.ProviderVersionPlan{
-			{Version: "1.0.0", State: sync.StateMissing, Add: []string{"linux_amd64", "darwin_arm64"}},
-			{Version: "1.1.0", State: sync.StateIncomplete, Add: []string{"linux_amd64"}},
-			{Version: "0.9.0", State: sync.StateComplete},
-		},
-	}}}
+// twoVersionTotal is what the engine announces for a plan of 1.0.0
+// (missing, two platforms), 1.1.0 (incomplete, one platform to add) and a
+// complete 0.9.0.
+func twoVersionTotal() *item.Total {
+	return &item.Total{Packages: 3, Items: []item.Planned{
+		{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Packages: 2},
+		{Address: "registry.opentofu.org/acme/heavy", Version: "1.1.0", Packages: 1},
+	}}
 }
 
 // TestTrackerCountsAndETA follows a run from the plan to the last item:
@@ -36,17 +36,17 @@ func TestTrackerCountsAndETA(t *testing.T) {
 	if s := status(t0); s != "⠋ Syncing · planning · 0s elapsed" {
 		t.Fatalf("before the plan: %q", s)
 	}
-	tr.handle(sync.Event{Plan: twoVersionPlan()}, t0)
+	tr.handle(item.Event{Total: twoVersionTotal()}, t0)
 	if s := status(t0); !strings.Contains(s, "0/3 packages") || !strings.Contains(s, "ETA estimating") {
 		t.Fatalf("start: %q", s)
 	}
 	const mib = 1 << 20
-	a := &sync.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "linux_amd64", Size: 100 * mib}
-	tr.handle(sync.Event{Package: a}, t0)
-	tr.handle(sync.Event{Package: a, Bytes: 30 * mib}, t0.Add(500*time.Millisecond))
-	tr.handle(sync.Event{Package: a, Bytes: -30 * mib}, t0.Add(600*time.Millisecond)) // a retry starts again
+	a := &item.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "linux_amd64", Size: 100 * mib}
+	tr.handle(item.Event{Package: a}, t0)
+	tr.handle(item.Event{Package: a, Bytes: 30 * mib}, t0.Add(500*time.Millisecond))
+	tr.handle(item.Event{Package: a, Bytes: -30 * mib}, t0.Add(600*time.Millisecond)) // a retry starts again
 	for i := 1; i <= 10; i++ {
-		tr.handle(sync.Event{Package: a, Bytes: 10 * mib}, t0.Add(time.Duration(600+100*i)*time.Millisecond))
+		tr.handle(item.Event{Package: a, Bytes: 10 * mib}, t0.Add(time.Duration(600+100*i)*time.Millisecond))
 	}
 	// One of three packages started, 100 MiB: the others are guessed alike.
 	s := status(t0.Add(1700 * time.Millisecond))
@@ -57,20 +57,20 @@ func TestTrackerCountsAndETA(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[1], "1.0.0 linux_amd64 [====================] 100%  100.0 MiB of 100.0 MiB") {
 		t.Fatalf("package line: %q", lines)
 	}
-	tr.handle(sync.Event{Package: &sync.Package{Address: a.Address, Version: a.Version, Name: a.Name, Done: true}}, t0.Add(1800*time.Millisecond))
-	b := &sync.Package{Address: a.Address, Version: "1.1.0", Name: "linux_amd64", Size: 50 * mib}
-	tr.handle(sync.Event{Package: b}, t0.Add(1800*time.Millisecond))
+	tr.handle(item.Event{Package: &item.Package{Address: a.Address, Version: a.Version, Name: a.Name, Done: true}}, t0.Add(1800*time.Millisecond))
+	b := &item.Package{Address: a.Address, Version: "1.1.0", Name: "linux_amd64", Size: 50 * mib}
+	tr.handle(item.Event{Package: b}, t0.Add(1800*time.Millisecond))
 	for i := 1; i <= 10; i++ {
-		tr.handle(sync.Event{Package: b, Bytes: 2 * mib}, t0.Add(time.Duration(1800+100*i)*time.Millisecond))
+		tr.handle(item.Event{Package: b, Bytes: 2 * mib}, t0.Add(time.Duration(1800+100*i)*time.Millisecond))
 	}
 	s = status(t0.Add(2800 * time.Millisecond))
 	if !strings.Contains(s, "1/3 packages") || !strings.Contains(s, "120.0 MiB of ~225.0 MiB") || !regexp.MustCompile(`ETA \d+s`).MatchString(s) {
 		t.Fatalf("after 2.8 s: %q", s)
 	}
 	// darwin_arm64 was already in the target: no download, the item's end counts it.
-	tr.handle(sync.Event{Item: &sync.ItemResult{Address: a.Address, Version: "1.0.0", State: sync.ItemDone}}, t0.Add(3*time.Second))
-	tr.handle(sync.Event{Package: &sync.Package{Address: b.Address, Version: b.Version, Name: b.Name, Done: true}}, t0.Add(3*time.Second))
-	tr.handle(sync.Event{Item: &sync.ItemResult{Address: a.Address, Version: "1.1.0", State: sync.ItemFailed}}, t0.Add(3*time.Second))
+	tr.handle(item.Event{Item: &item.Result{Address: a.Address, Version: "1.0.0", State: item.Done}}, t0.Add(3*time.Second))
+	tr.handle(item.Event{Package: &item.Package{Address: b.Address, Version: b.Version, Name: b.Name, Done: true}}, t0.Add(3*time.Second))
+	tr.handle(item.Event{Item: &item.Result{Address: a.Address, Version: "1.1.0", State: item.Failed}}, t0.Add(3*time.Second))
 	lines = tr.frame(t0.Add(3*time.Second), 200, 20, "⠋")
 	if len(lines) != 1 || !strings.Contains(lines[0], "3/3 packages") || strings.Contains(lines[0], "ETA") || !strings.Contains(lines[0], "· 1 failed ·") {
 		t.Fatalf("end: %q", lines)
@@ -82,11 +82,11 @@ func TestTrackerCountsAndETA(t *testing.T) {
 func TestTrackerImportTotal(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTracker("Importing", "reading the bundle", t0)
-	tr.handle(sync.Event{Total: &sync.Total{Packages: 2, Bytes: 6 << 20}}, t0)
-	p := &sync.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "0123456789ab", Size: 3 << 20}
-	tr.handle(sync.Event{Package: p}, t0)
-	tr.handle(sync.Event{Package: p, Bytes: 3 << 20}, t0.Add(time.Second))
-	tr.handle(sync.Event{Package: &sync.Package{Address: p.Address, Version: p.Version, Name: p.Name, Done: true}}, t0.Add(time.Second))
+	tr.handle(item.Event{Total: &item.Total{Packages: 2, Bytes: 6 << 20}}, t0)
+	p := &item.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "0123456789ab", Size: 3 << 20}
+	tr.handle(item.Event{Package: p}, t0)
+	tr.handle(item.Event{Package: p, Bytes: 3 << 20}, t0.Add(time.Second))
+	tr.handle(item.Event{Package: &item.Package{Address: p.Address, Version: p.Version, Name: p.Name, Done: true}}, t0.Add(time.Second))
 	s := tr.frame(t0.Add(time.Second), 200, 20, "⠋")[0]
 	if !strings.Contains(s, "Importing 1/2 packages · 3.0 MiB of 6.0 MiB") {
 		t.Fatalf("%q", s)
@@ -98,9 +98,9 @@ func TestTrackerImportTotal(t *testing.T) {
 func TestFrameFitsWidth(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTracker("Syncing", "planning", t0)
-	tr.handle(sync.Event{Plan: twoVersionPlan()}, t0)
+	tr.handle(item.Event{Total: twoVersionTotal()}, t0)
 	for _, name := range []string{"linux_amd64", "darwin_arm64"} {
-		tr.handle(sync.Event{Package: &sync.Package{Address: "registry.opentofu.org/averyveryverylongnamespace/averyveryverylongprovidername", Version: "1.0.0", Name: name, Size: 200 << 20}}, t0)
+		tr.handle(item.Event{Package: &item.Package{Address: "registry.opentofu.org/averyveryverylongnamespace/averyveryverylongprovidername", Version: "1.0.0", Name: name, Size: 200 << 20}}, t0)
 	}
 	for _, width := range []int{40, 60, 80} {
 		for _, l := range tr.frame(t0.Add(time.Second), width, 24, "⠋") {
@@ -114,9 +114,9 @@ func TestFrameFitsWidth(t *testing.T) {
 func TestHumanLogFormat(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(newHumanHandler(&buf, slog.LevelInfo, false))
-	logItem(l, &sync.ItemResult{Kind: "provider", Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", State: sync.ItemDone,
+	logItem(l, &item.Result{Kind: "provider", Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", State: item.Done,
 		Platforms: []string{"a", "b", "c", "d"}, Uploaded: 120061952, Warnings: []string{"linux_386: upstream no longer offers this platform"}}, "copied")
-	logItem(l, &sync.ItemResult{Kind: "provider", Address: "registry.opentofu.org/acme/gone", Version: "2.0.0", State: sync.ItemFailed,
+	logItem(l, &item.Result{Kind: "provider", Address: "registry.opentofu.org/acme/gone", Version: "2.0.0", State: item.Failed,
 		Err: errors.Join(errors.New("provider registry.opentofu.org/acme/gone 2.0.0 linux_amd64: checksum mismatch"), errors.New("provider registry.opentofu.org/acme/gone 2.0.0 darwin_arm64: checksum mismatch"))}, "copied")
 	l.Info("plan", "target", "registry.example.com/mirror", "pending", 3)
 	l.Debug("hidden")
@@ -153,24 +153,54 @@ func TestUnknownCommand(t *testing.T) {
 		}
 		msg := stderr.String()
 		if !strings.Contains(msg, `unknown command "`+name+`"; did you mean "`) ||
-			!strings.Contains(msg, "commands: plan, sync, verify, tofurc, inventory, export, import, version") || strings.Contains(msg, "No help topic") {
+			!strings.Contains(msg, "commands: plan, sync, verify, tofurc, inventory, export, import, keys, version") || strings.Contains(msg, "No help topic") {
 			t.Errorf("%v: %q", args, msg)
 		}
 		if name == "snyc" && !strings.Contains(msg, `did you mean "sync"?`) {
 			t.Errorf("%v: %q", args, msg)
 		}
 	}
+	// A subcommand too: keys has only export.
+	for _, args := range [][]string{{"keys", "exprot", "dir"}, {"help", "keys", "exprot"}} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), append([]string{"tofu-oci-mirror"}, args...), &stdout, &stderr)
+		msg := stderr.String()
+		if code != exitFailed || msg != "tofu-oci-mirror: unknown command \"keys exprot\"; did you mean \"keys export\"?\ncommands: export (tofu-oci-mirror keys --help tells more)\n" {
+			t.Errorf("%v: exit %d: %q", args, code, msg)
+		}
+	}
+	// Known commands and their arguments are left to the command.
+	for _, args := range [][]string{{"keys"}, {"help", "keys"}, {"keys", "export", "--help"}, {"help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(t.Context(), append([]string{"tofu-oci-mirror"}, args...), &stdout, &stderr); code != exitOK || strings.Contains(stderr.String(), "unknown command") {
+			t.Errorf("%v: exit %d: %q", args, code, stderr.String())
+		}
+	}
 }
 
+// TestHelpShowsExample: every command's --help, and every subcommand's
+// ("keys export"), shows an example of that command.
 func TestHelpShowsExample(t *testing.T) {
 	app := newApp(nil, nil)
+	var lines [][]string
 	for _, c := range app.Commands {
-		var stdout, stderr bytes.Buffer
-		if code := run(t.Context(), []string{"tofu-oci-mirror", c.Name, "--help"}, &stdout, &stderr); code != exitOK {
-			t.Fatalf("%s --help: exit %d: %s", c.Name, code, stderr.String())
+		lines = append(lines, []string{c.Name})
+		for _, sub := range c.Subcommands {
+			lines = append(lines, []string{c.Name, sub.Name})
 		}
-		if !strings.Contains(stdout.String(), "EXAMPLE:\n   tofu-oci-mirror "+c.Name) {
-			t.Errorf("%s --help has no example:\n%s", c.Name, stdout.String())
+	}
+	if !slices.ContainsFunc(lines, func(l []string) bool { return strings.Join(l, " ") == "keys export" }) {
+		t.Fatalf("no keys export among %q", lines)
+	}
+	for _, l := range lines {
+		name := strings.Join(l, " ")
+		var stdout, stderr bytes.Buffer
+		args := append(append([]string{"tofu-oci-mirror"}, l...), "--help")
+		if code := run(t.Context(), args, &stdout, &stderr); code != exitOK {
+			t.Fatalf("%s --help: exit %d: %s", name, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "EXAMPLE:\n   tofu-oci-mirror "+name) {
+			t.Errorf("%s --help has no example:\n%s", name, stdout.String())
 		}
 	}
 }
@@ -204,17 +234,16 @@ func TestSummaryDurationCoversTheRun(t *testing.T) {
 func TestTrackerUploadBound(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTracker("Syncing", "planning", t0)
-	plan := &sync.Plan{Providers: []sync.ProviderPlan{{Address: "registry.opentofu.org/acme/heavy",
-		Versions: []sync.ProviderVersionPlan{{Version: "1.0.0", State: sync.StateMissing, Add: []string{"linux_amd64"}}}}}}
-	tr.handle(sync.Event{Plan: plan}, t0)
+	tr.handle(item.Event{Total: &item.Total{Packages: 1, Items: []item.Planned{
+		{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Packages: 1}}}}, t0)
 	const mib = 1 << 20
-	p := &sync.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "linux_amd64", Size: 100 * mib}
-	tr.handle(sync.Event{Package: p}, t0)
-	tr.handle(sync.Event{Package: p, Bytes: 100 * mib}, t0.Add(100*time.Millisecond))
+	p := &item.Package{Address: "registry.opentofu.org/acme/heavy", Version: "1.0.0", Name: "linux_amd64", Size: 100 * mib}
+	tr.handle(item.Event{Package: p}, t0)
+	tr.handle(item.Event{Package: p, Bytes: 100 * mib}, t0.Add(100*time.Millisecond))
 	// Uploads at 10 MiB/s: 30 MiB after 3 s.
 	for i := 1; i <= 30; i++ {
 		at := t0.Add(100*time.Millisecond + time.Duration(i)*100*time.Millisecond)
-		tr.handle(sync.Event{Package: p, Uploaded: mib}, at)
+		tr.handle(item.Event{Package: p, Uploaded: mib}, at)
 		tr.frame(at, 200, 20, "⠋") // the display draws every 100 ms
 	}
 	lines := tr.frame(t0.Add(3100*time.Millisecond), 200, 20, "⠋")

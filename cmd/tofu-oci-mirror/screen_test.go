@@ -21,6 +21,7 @@ import (
 	"github.com/creack/pty"
 	"github.com/hinshun/vt10x"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
@@ -125,8 +126,15 @@ func (b *throttledBody) Read(p []byte) (int, error) {
 
 // newScreenWorld is a cliEnv with versions x 4 platforms of size bytes
 // each upstream, a registry taking uploads at bytesPerSecond (0:
-// unthrottled), and a plan naming them.
+// unthrottled), and a plan naming them, trusting its own bundle key.
 func newScreenWorld(t *testing.T, versions int, size, bytesPerSecond int64) *cliEnv {
+	t.Helper()
+	return newScreenWorldTrusting(t, versions, size, bytesPerSecond, nil)
+}
+
+// newScreenWorldTrusting is newScreenWorld whose plan trusts key's
+// bundles (nil: a key of its own).
+func newScreenWorldTrusting(t *testing.T, versions int, size, bytesPerSecond int64, key *testpgp.Key) *cliEnv {
 	t.Helper()
 	// Not t.TempDir: an upload cancelled by TestTerminalInterrupt may still
 	// be writing when the test ends, and that must not fail the cleanup.
@@ -146,6 +154,10 @@ func newScreenWorld(t *testing.T, versions int, size, bytesPerSecond int64) *cli
 		w.up.AddProvider("acme", "heavy", fmt.Sprintf("1.%d.0", v), platforms...)
 	}
 	w.plan = filepath.Join(w.dir, "mirror.yaml")
+	w.key = key
+	if w.key == nil {
+		w.key = testpgp.New(t, "bundle signer", "").Write(t, w.dir, "bundle-signer")
+	}
 	w.writePlan(w.reg.Host, "platforms: ["+strings.Join(platforms, ", ")+"]\nproviders:\n  - source: acme/heavy\n    versions: \">= 1.0.0\"\n")
 	return w
 }
@@ -416,10 +428,10 @@ func TestCronOutputUnchanged(t *testing.T) {
 func TestTerminalExportImportScreen(t *testing.T) {
 	w := newScreenWorld(t, 2, 4<<20, 0)
 	bundlePath := filepath.Join(w.dir, "bundle.tar")
-	rec, code := runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "export", "-c", w.plan, "-o", bundlePath)
+	rec, code := runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "export", "-c", w.plan, "-o", bundlePath, "--sign-key", w.key.PrivateFile)
 	checkScreen(t, "Exporting", rec, code, "8/8", "Export: 2 artifacts in the bundle")
 
-	inside := newScreenWorld(t, 0, 0, 32<<20)
+	inside := newScreenWorldTrusting(t, 0, 0, 32<<20, w.key)
 	rec, code = runPTY(t, []string{"TERM=xterm-256color", "NO_COLOR="}, "import", "-c", inside.plan, bundlePath)
 	final := checkScreen(t, "Importing", rec, code, "8/8", "Import: 2 copied, 0 unchanged, 0 failed, 0 conflicts")
 	if !regexp.MustCompile(`(?m)^✓ imported registry\.opentofu\.org/acme/heavy 1\.0\.0: 16\.0 MiB`).MatchString(final) {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/urfave/cli/v2"
 )
 
 func syncCommand() *cli.Command {
@@ -35,7 +35,7 @@ func runSync(c *cli.Context) error {
 	// The display starts now: planning (discovery, retries) can take a while.
 	progress, finish := progressReporter(c, e, "Syncing", "planning", "copied")
 	defer finish()
-	plan, tg, up, err := e.plan(c)
+	plan, eng, tg, err := e.plan(c, progress)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runSync(c *cli.Context) error {
 		e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 	}
 
-	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
+	res := eng.Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
 	renderModuleSources(c.App.Writer, res)
@@ -63,9 +63,9 @@ func runSync(c *cli.Context) error {
 }
 
 // finishRun writes the reports and turns the run's outcome into an exit code.
-func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result, runErr error) error {
+func finishRun(c *cli.Context, e *env, command, target string, res *item.Run, runErr error) error {
 	if c.Context.Err() != nil && runErr != nil {
-		runErr = fmt.Errorf("%w: %w", sync.ErrInterrupted, runErr)
+		runErr = fmt.Errorf("%w: %w", item.ErrInterrupted, runErr)
 	}
 	if err := writeReports(c, command, target, res, runErr); err != nil {
 		e.logger.Error(err.Error())
@@ -74,7 +74,7 @@ func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result,
 		}
 	}
 	if runErr != nil {
-		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), runErr), exitFailed)
+		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(item.Failed)+res.Count(item.Conflicted), len(res.Items), runErr), exitFailed)
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result,
 // clears the display (calling it again does nothing). verb names the work
 // ("Syncing"), before what happens until the engine starts ("planning"),
 // done what happened to an item ("copied").
-func progressReporter(c *cli.Context, e *env, verb, before, done string) (func(sync.Event), func()) {
+func progressReporter(c *cli.Context, e *env, verb, before, done string) (func(item.Event), func()) {
 	var t *tracker
 	stop := func() {}
 	if e.screen != nil && !e.term.dumb && !c.Bool("no-progress") {
@@ -94,11 +94,11 @@ func progressReporter(c *cli.Context, e *env, verb, before, done string) (func(s
 			return t.frame(now, w, h, spinFrame(now))
 		}, 100*time.Millisecond)
 	}
-	report := func(ev sync.Event) {
+	report := func(ev item.Event) {
 		if t != nil {
 			t.handle(ev, time.Now())
 		}
-		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
+		if it := ev.Item; it != nil && it.State != item.Unchanged {
 			logItem(e.logger, it, done)
 		}
 	}
@@ -115,10 +115,10 @@ func runStart(c *cli.Context) time.Time {
 }
 
 // printSummary writes the one-line outcome of a run to stdout.
-func printSummary(c *cli.Context, what string, res *sync.Result) {
+func printSummary(c *cli.Context, what string, res *item.Run) {
 	down, upBytes := res.Bytes()
 	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
-		res.Count(sync.ItemDone), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict),
+		res.Count(item.Done), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted),
 		humanBytes(down), humanBytes(upBytes), time.Since(runStart(c)).Round(time.Millisecond))
 }
 

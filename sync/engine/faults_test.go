@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +16,10 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/faulttest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
 
 // These tests run the engine against registries and upstreams that fail on
@@ -27,24 +29,24 @@ import (
 
 // fastRetries makes regclient retry quickly, so a test that outlasts a
 // registry's retries takes milliseconds rather than seconds.
-func fastRetries(limit int) sync.TargetOption {
-	return sync.WithRegClientOptions(regclient.WithRegOpts(reg.WithDelay(5*time.Millisecond, 50*time.Millisecond), reg.WithRetryLimit(limit)))
+func fastRetries(limit int) target.Option {
+	return target.WithRegClientOptions(regclient.WithRegOpts(reg.WithDelay(5*time.Millisecond, 50*time.Millisecond), reg.WithRetryLimit(limit)))
 }
 
 // syncWith runs plan and execute as h.sync does, with target options.
-func (h *harness) syncWith(cfg *config.Config, opts ...sync.TargetOption) (*sync.Plan, *sync.Result) {
+func (h *harness) syncWith(cfg *config.Config, opts ...target.Option) (*engine.Plan, *item.Run) {
 	h.t.Helper()
 	up, _ := h.clients(cfg)
-	tg, err := sync.OpenTarget(cfg.Target, opts...)
+	tg, err := target.Open(cfg.Target, opts...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	ctx := context.Background()
-	p := sync.NewPlanner(up, tg).Plan(ctx, cfg, tg.String())
+	p := engine.New(up, tg, nil).Plan(ctx, cfg, tg.String())
 	if err := p.Errors(); err != nil {
 		h.t.Fatalf("plan: %v", err)
 	}
-	return p, sync.NewExecutor(up, tg, sync.WithSpoolDir(h.t.TempDir()), sync.WithConcurrency(2)).Execute(ctx, p)
+	return p, engine.New(up, tg, tg, engine.WithSpoolDir(h.t.TempDir()), engine.WithConcurrency(2)).Execute(ctx, p)
 }
 
 const threeVersions = `
@@ -77,8 +79,10 @@ func (h *harness) assertOnlyCompleteVersions(repo string, platforms []string) []
 func TestIntermittentRegistryErrorsAreRetried(t *testing.T) {
 	faults := &faulttest.RegistryFaults{}
 	// Spread out, as a flaky load balancer would: regclient tolerates a
-	// few failures per host before it stops retrying.
-	faults.FailBlobPut(1, 9, 20)
+	// few failures per host before it stops retrying. The run makes 17
+	// blob PUTs (9 zips, the empty config once, 3 versions' SHA256SUMS and
+	// signatures, the shared key once), so the last one fails too.
+	faults.FailBlobPut(1, 9, 17)
 	faults.FailManifestPut(2, 12)
 	h := newHarness(t, testregistry.WithMiddleware(faults.Middleware))
 	addWidgets(h.up)
@@ -135,16 +139,16 @@ func TestRegistryStoppedMidSync(t *testing.T) {
 			if err == nil {
 				t.Fatal("the sync succeeded although the registry stopped")
 			}
-			if !errors.Is(err, sync.ErrTarget) {
+			if !errors.Is(err, target.ErrTarget) {
 				t.Errorf("the failure does not say the target failed: %v", err)
 			}
-			failed, done := res.Count(sync.ItemFailed), res.Count(sync.ItemDone)
+			failed, done := res.Count(item.Failed), res.Count(item.Done)
 			if failed == 0 || failed+done != 3 {
 				t.Fatalf("want every version accounted for, some failed: %+v", res.Items)
 			}
 			for _, it := range res.Items {
-				if it.State == sync.ItemFailed && (!strings.Contains(it.Error, "acme/widget "+it.Version) || !strings.Contains(it.Error, h.reg.Host)) {
-					t.Errorf("the failure of %s does not name the version and the registry: %s", it.Version, it.Error)
+				if it.State == item.Failed && (!strings.Contains(it.ErrorText(), "acme/widget "+it.Version) || !strings.Contains(it.ErrorText(), h.reg.Host)) {
+					t.Errorf("the failure of %s does not name the version and the registry: %s", it.Version, it.ErrorText())
 				}
 			}
 			firstStored := faults.Stored()
@@ -157,7 +161,7 @@ func TestRegistryStoppedMidSync(t *testing.T) {
 			// its item failed; one reported done must be.
 			tags := h.assertOnlyCompleteVersions(repo, widgetPlatforms)
 			for _, it := range res.Items {
-				if it.State == sync.ItemDone && !slices.Contains(tags, it.Tag) {
+				if it.State == item.Done && !slices.Contains(tags, it.Tag) {
 					t.Errorf("%s reported done but not tagged: %v", it.Version, tags)
 				}
 			}
@@ -195,7 +199,7 @@ func TestUpstreamFailingOnePlatformHidesOnlyThatVersion(t *testing.T) {
 	h.up.MisbehaveNext(broken, 99, testupstream.TruncateBody(1000))
 
 	_, res := h.syncWith(cfg)
-	if res.Count(sync.ItemDone) != 2 || res.Count(sync.ItemFailed) != 1 {
+	if res.Count(item.Done) != 2 || res.Count(item.Failed) != 1 {
 		t.Fatalf("want 1.0.0 and 1.2.0 done and 1.1.0 failed: %+v", res.Items)
 	}
 	if err := res.Err(); !strings.Contains(err.Error(), "1.1.0 windows_amd64") || !strings.Contains(err.Error(), broken) {
@@ -243,7 +247,7 @@ func TestDeadRegistryFailsFast(t *testing.T) {
 	}
 	notAttempted := 0
 	for _, it := range res.Items {
-		if errors.Is(it.Err, sync.ErrTargetDown) {
+		if errors.Is(it.Err, target.ErrTargetDown) {
 			notAttempted++
 		}
 	}
@@ -259,7 +263,7 @@ func TestDeadRegistryFailsFast(t *testing.T) {
 // Blob uploads survive a 503 only because regclient falls back to a
 // chunked upload.
 func TestManifest503IsRetried(t *testing.T) {
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	n := 0
 	mw := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +284,7 @@ func TestManifest503IsRetried(t *testing.T) {
 	h := newHarness(t, testregistry.WithMiddleware(mw))
 	addWidgets(h.up)
 	_, res := h.syncWith(h.config(threeVersions), fastRetries(5))
-	if err := res.Err(); err != nil || res.Count(sync.ItemDone) != 3 {
+	if err := res.Err(); err != nil || res.Count(item.Done) != 3 {
 		t.Fatalf("one 503 on a manifest PUT failed the sync: %v", err)
 	}
 }

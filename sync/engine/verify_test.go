@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"archive/zip"
@@ -21,7 +21,8 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/verify"
 )
 
 const widgetRepo = "opentofu-providers/acme/widget"
@@ -46,18 +47,18 @@ func syncedWidget(t *testing.T, regOpts ...testregistry.Option) (*harness, *conf
 	return h, cfg
 }
 
-func (h *harness) target(cfg *config.Config) *sync.Target {
+func (h *harness) target(cfg *config.Config) *target.Target {
 	h.t.Helper()
-	tg, err := sync.OpenTarget(cfg.Target)
+	tg, err := target.Open(cfg.Target)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return tg
 }
 
-func (h *harness) verify(cfg *config.Config, deep bool) *sync.VerifyReport {
+func (h *harness) verify(cfg *config.Config, deep bool) *verify.Report {
 	h.t.Helper()
-	rep, err := sync.Verify(context.Background(), cfg, h.target(cfg), sync.WithVerifyDeep(deep))
+	rep, err := verify.Run(context.Background(), cfg, h.target(cfg), verify.WithDeep(deep))
 	if err != nil {
 		h.t.Fatalf("verify: %v", err)
 	}
@@ -65,7 +66,7 @@ func (h *harness) verify(cfg *config.Config, deep bool) *sync.VerifyReport {
 }
 
 // findings flattens problems or warnings to "code version platform" lines.
-func findings(ps []sync.VerifyProblem) []string {
+func findings(ps []verify.Problem) []string {
 	out := []string{}
 	for _, p := range ps {
 		out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s", p.Code, p.Version, p.Platform)))
@@ -73,7 +74,7 @@ func findings(ps []sync.VerifyProblem) []string {
 	return out
 }
 
-func assertFindings(t *testing.T, what string, ps []sync.VerifyProblem, want ...string) {
+func assertFindings(t *testing.T, what string, ps []verify.Problem, want ...string) {
 	t.Helper()
 	if want == nil {
 		want = []string{}
@@ -88,7 +89,7 @@ func assertFindings(t *testing.T, what string, ps []sync.VerifyProblem, want ...
 }
 
 // indexOf reads a version's index from the target.
-func indexOf(t *testing.T, tg *sync.Target, repo, tag string) (*manifest.ProviderIndexInfo, descriptor.Descriptor) {
+func indexOf(t *testing.T, tg *target.Target, repo, tag string) (*manifest.ProviderIndexInfo, descriptor.Descriptor) {
 	t.Helper()
 	raw, desc, err := tg.Manifest(context.Background(), repo, tag)
 	if err != nil {
@@ -103,7 +104,7 @@ func indexOf(t *testing.T, tg *sync.Target, repo, tag string) (*manifest.Provide
 }
 
 // pushBlob uploads data and returns its descriptor.
-func pushBlob(t *testing.T, tg *sync.Target, repo, mediaType string, data []byte) descriptor.Descriptor {
+func pushBlob(t *testing.T, tg *target.Target, repo, mediaType string, data []byte) descriptor.Descriptor {
 	t.Helper()
 	d := descriptor.Descriptor{MediaType: mediaType, Digest: digest.SHA256.FromBytes(data), Size: int64(len(data))}
 	if err := tg.PutBlob(context.Background(), repo, d, bytes.NewReader(data)); err != nil {
@@ -112,7 +113,7 @@ func pushBlob(t *testing.T, tg *sync.Target, repo, mediaType string, data []byte
 	return d
 }
 
-func pushManifest(t *testing.T, tg *sync.Target, repo string, a manifest.Artifact, tag string) {
+func pushManifest(t *testing.T, tg *target.Target, repo string, a manifest.Artifact, tag string) {
 	t.Helper()
 	if err := tg.PutManifest(context.Background(), repo, a, tag); err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func pushManifest(t *testing.T, tg *sync.Target, repo string, a manifest.Artifac
 }
 
 // retag pushes an index of the given platforms at tag.
-func retag(t *testing.T, tg *sync.Target, repo, tag string, platforms []manifest.PlatformManifest) manifest.Artifact {
+func retag(t *testing.T, tg *target.Target, repo, tag string, platforms []manifest.PlatformManifest) manifest.Artifact {
 	t.Helper()
 	idx, err := manifest.ProviderIndex(platforms)
 	if err != nil {
@@ -131,7 +132,7 @@ func retag(t *testing.T, tg *sync.Target, repo, tag string, platforms []manifest
 }
 
 // provenanceLayers returns the layers of the provenance artifact referring to index.
-func provenanceLayers(t *testing.T, tg *sync.Target, repo string, index digest.Digest) (sums, sig, key descriptor.Descriptor) {
+func provenanceLayers(t *testing.T, tg *target.Target, repo string, index digest.Digest) (sums, sig, key descriptor.Descriptor) {
 	t.Helper()
 	ctx := context.Background()
 	refs, err := tg.Referrers(ctx, repo, index, manifest.ProvenanceArtifactType)
@@ -163,7 +164,7 @@ func provenanceLayers(t *testing.T, tg *sync.Target, repo string, index digest.D
 
 // pushStrangerProvenance adds a second provenance to a widget version: the
 // genuine SHA256SUMS and key, but a signature by a key nobody trusts.
-func pushStrangerProvenance(t *testing.T, h *harness, tg *sync.Target, version string) manifest.Artifact {
+func pushStrangerProvenance(t *testing.T, h *harness, tg *target.Target, version string) manifest.Artifact {
 	t.Helper()
 	_, index := indexOf(t, tg, widgetRepo, version)
 	sums, _, key := provenanceLayers(t, tg, widgetRepo, index.Digest)
@@ -247,13 +248,13 @@ func TestVerifyFindsBrokenMirrors(t *testing.T) {
 	cases := []struct {
 		name string
 		// breakIt damages the synced widget mirror.
-		breakIt func(t *testing.T, h *harness, tg *sync.Target)
+		breakIt func(t *testing.T, h *harness, tg *target.Target)
 		// problems and warnings, for a shallow and a deep verify alike.
 		problems, warnings []string
 	}{
 		{
 			name: "layer blob deleted",
-			breakIt: func(t *testing.T, h *harness, tg *sync.Target) {
+			breakIt: func(t *testing.T, h *harness, tg *target.Target) {
 				r, _ := ref.New(h.reg.Host + "/" + widgetRepo)
 				d := digest.NewDigestFromEncoded(digest.SHA256, h.up.ZipSHA256("acme", "widget", "1.0.0", "linux_amd64"))
 				if err := h.reg.Client().BlobDelete(context.Background(), r, descriptor.Descriptor{Digest: d}); err != nil {
@@ -265,7 +266,7 @@ func TestVerifyFindsBrokenMirrors(t *testing.T) {
 		},
 		{
 			name: "platform manifest deleted",
-			breakIt: func(t *testing.T, h *harness, tg *sync.Target) {
+			breakIt: func(t *testing.T, h *harness, tg *target.Target) {
 				info, _ := indexOf(t, tg, widgetRepo, "1.0.0")
 				r, _ := ref.New(h.reg.Host + "/" + widgetRepo + "@" + info.Platforms["darwin_arm64"].Manifest.Digest.String())
 				if err := h.reg.Client().ManifestDelete(context.Background(), r); err != nil {
@@ -277,7 +278,7 @@ func TestVerifyFindsBrokenMirrors(t *testing.T) {
 		},
 		{
 			name: "tag holds a plain image",
-			breakIt: func(t *testing.T, h *harness, tg *sync.Target) {
+			breakIt: func(t *testing.T, h *harness, tg *target.Target) {
 				cfgBlob := pushBlob(t, tg, widgetRepo, mediatype.OCI1ImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
 				raw, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mediatype.OCI1Manifest, "config": cfgBlob, "layers": []any{}})
 				a := manifest.Artifact{Descriptor: descriptor.Descriptor{MediaType: mediatype.OCI1Manifest, Digest: digest.SHA256.FromBytes(raw), Size: int64(len(raw))}, Raw: raw}
@@ -287,7 +288,7 @@ func TestVerifyFindsBrokenMirrors(t *testing.T) {
 		},
 		{
 			name: "index lacks a wanted platform",
-			breakIt: func(t *testing.T, h *harness, tg *sync.Target) {
+			breakIt: func(t *testing.T, h *harness, tg *target.Target) {
 				info, _ := indexOf(t, tg, widgetRepo, "1.0.0")
 				retag(t, tg, widgetRepo, "1.0.0", []manifest.PlatformManifest{info.Platforms["linux_amd64"]})
 			},
@@ -297,7 +298,7 @@ func TestVerifyFindsBrokenMirrors(t *testing.T) {
 		},
 		{
 			name: "index holds a package the signed SHA256SUMS does not list",
-			breakIt: func(t *testing.T, h *harness, tg *sync.Target) {
+			breakIt: func(t *testing.T, h *harness, tg *target.Target) {
 				info, old := indexOf(t, tg, widgetRepo, "1.0.0")
 				zipData := zipOf(t, "terraform-provider-widget", "not from upstream")
 				layer := pushBlob(t, tg, widgetRepo, manifest.ZipLayerMediaType, zipData)
@@ -322,7 +323,7 @@ func TestVerifyFindsBrokenMirrors(t *testing.T) {
 		},
 		{
 			name: "provenance signed by another key",
-			breakIt: func(t *testing.T, h *harness, tg *sync.Target) {
+			breakIt: func(t *testing.T, h *harness, tg *target.Target) {
 				pushStrangerProvenance(t, h, tg, "1.1.0")
 			},
 			problems: []string{"provenance 1.1.0"},
@@ -418,7 +419,7 @@ modules:
 	assertFindings(t, "problems", rep.Problems, "nothing-mirrored", "nothing-mirrored", "nothing-mirrored")
 	var addrs []string
 	for _, p := range rep.Problems {
-		addrs = append(addrs, p.Kind+" "+p.Address)
+		addrs = append(addrs, string(p.Kind)+" "+p.Address)
 		if !strings.Contains(p.Message, "nothing mirrored for "+p.Address) {
 			t.Errorf("message: %s", p.Message)
 		}

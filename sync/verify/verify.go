@@ -1,10 +1,14 @@
-package sync
+// Package verify checks, reading only the target, that everything a plan
+// names is there as OpenTofu needs it: tags resolve to artifacts meeting
+// OpenTofu's contract, every wanted platform is in a provider's index,
+// every manifest and blob is present with its size (deep: its digest), and
+// a provider's stored provenance still verifies and covers its packages.
+package verify
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	"github.com/hashicorp/go-version"
 	"github.com/opencontainers/go-digest"
@@ -21,19 +25,23 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
-// VerifyTarget is what [Verify] reads of the target. [Target] is one.
-type VerifyTarget interface {
-	Tags(ctx context.Context, repo string) ([]string, error)
-	Manifest(ctx context.Context, repo, tag string) ([]byte, descriptor.Descriptor, error)
-	ManifestByDigest(ctx context.Context, repo string, d digest.Digest) ([]byte, descriptor.Descriptor, error)
-	BlobExists(ctx context.Context, repo string, d descriptor.Descriptor) (descriptor.Descriptor, bool, error)
-	Blob(ctx context.Context, repo string, d descriptor.Descriptor) (io.ReadCloser, error)
-	Referrers(ctx context.Context, repo string, subject digest.Digest, artifactType string) ([]descriptor.Descriptor, error)
+// Target is what [Run] reads of the target; [target.Target] is one.
+type Target interface {
+	target.Inventory
+	target.ManifestFetcher
+	target.BlobChecker
+	target.BlobFetcher
+	target.ReferrerLister
 }
 
-// ProblemCode classifies a [VerifyProblem] for scripts and monitoring.
+// ProblemCode classifies a [Problem] for scripts and monitoring.
 type ProblemCode string
 
 // Problem codes. A problem means OpenTofu may fail to install (or the
@@ -72,10 +80,10 @@ const (
 	WarningNotReleased ProblemCode = "not-released"
 )
 
-// VerifyProblem is one finding, naming what it is about. Version and
+// Problem is one finding, naming what it is about. Version and
 // Platform are empty when the finding concerns the whole entry or version.
-type VerifyProblem struct {
-	Kind       string      `json:"kind"` // "provider" or "module"
+type Problem struct {
+	Kind       item.Kind   `json:"kind"`
 	Address    string      `json:"address"`
 	Version    string      `json:"version,omitempty"`
 	Platform   string      `json:"platform,omitempty"`
@@ -87,8 +95,8 @@ type VerifyProblem struct {
 }
 
 // String renders the finding on one line.
-func (p VerifyProblem) String() string {
-	parts := []string{p.Kind, p.Address}
+func (p Problem) String() string {
+	parts := []string{string(p.Kind), p.Address}
 	for _, s := range []string{p.Version, p.Platform} {
 		if s != "" {
 			parts = append(parts, s)
@@ -97,27 +105,32 @@ func (p VerifyProblem) String() string {
 	return strings.Join(parts, " ") + ": " + p.Message
 }
 
-// VerifyReport is what [Verify] found. Problems and Warnings are in plan
+// Report is what [Verify] found. Problems and Warnings are in plan
 // order (entries as in the plan file, versions ascending, then platform)
 // and never nil.
-type VerifyReport struct {
+type Report struct {
 	Deep bool `json:"deep"`
+	// KeysPinned says whether stored provenance was checked against keys
+	// pinned in trust.provider_keys; false means against the key stored
+	// next to each index, which proves integrity since the mirror fetched
+	// it, not who signed it.
+	KeysPinned bool `json:"keys_pinned"`
 	// Checked counts the versions (provider and module) examined.
-	Checked  int             `json:"checked"`
-	Problems []VerifyProblem `json:"problems"`
-	Warnings []VerifyProblem `json:"warnings"`
+	Checked  int       `json:"checked"`
+	Problems []Problem `json:"problems"`
+	Warnings []Problem `json:"warnings"`
 }
 
-// VerifyOption configures [Verify].
-type VerifyOption func(*verifier)
+// Option configures [Verify].
+type Option func(*verifier)
 
-// WithVerifyDeep also downloads every config and layer blob and hashes it
+// WithDeep also downloads every config and layer blob and hashes it
 // (streamed, never held in memory): it finds content that rotted in the
 // registry's storage, at the price of reading all of it.
-func WithVerifyDeep(deep bool) VerifyOption { return func(v *verifier) { v.deep = deep } }
+func WithDeep(deep bool) Option { return func(v *verifier) { v.deep = deep } }
 
-// WithVerifyConcurrency bounds how many versions are checked at once (default 4).
-func WithVerifyConcurrency(n int) VerifyOption {
+// WithConcurrency bounds how many versions are checked at once (default 4).
+func WithConcurrency(n int) Option {
 	return func(v *verifier) {
 		if n > 0 {
 			v.concurrency = n
@@ -125,10 +138,15 @@ func WithVerifyConcurrency(n int) VerifyOption {
 	}
 }
 
-// WithVerifyLogger sets the logger (debug: each version checked).
-func WithVerifyLogger(l *slog.Logger) VerifyOption { return func(v *verifier) { v.logger = l } }
+// WithLogger sets the logger (debug: each version checked).
+func WithLogger(l *slog.Logger) Option { return func(v *verifier) { v.logger = l } }
 
-// Verify checks that everything cfg names is in the target as OpenTofu
+// WithPolicy sets what stored provenance must satisfy. Default: the key
+// stored next to each index verifies it, and OpenTofu's exception for
+// registry.opentofu.org applies; with keys pinned, only they do.
+func WithPolicy(p provenance.Policy) Option { return func(v *verifier) { v.policy = p } }
+
+// Run checks that everything cfg names is in the target as OpenTofu
 // needs it, reading only the target. For each provider and module entry it
 // lists the repository's tags and checks every version tag the entry's
 // constraints allow ("_" read as "+"): the tag resolves to an artifact
@@ -147,12 +165,13 @@ func WithVerifyLogger(l *slog.Logger) VerifyOption { return func(v *verifier) { 
 // provenance manifest and one GET per layer (three small files). Per
 // module version: one GET of the manifest and one HEAD of its layer. Deep
 // replaces each HEAD by a GET of the whole blob.
-func Verify(ctx context.Context, cfg *config.Config, t VerifyTarget, opts ...VerifyOption) (*VerifyReport, error) {
-	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler), blobs: map[blobKey]*blobCheck{}}
+func Run(ctx context.Context, cfg *config.Config, t Target, opts ...Option) (*Report, error) {
+	v := &verifier{target: t, concurrency: 4, logger: slog.New(slog.DiscardHandler),
+		policy: provenance.Policy{CarriedKeysTrusted: true, OpenTofuException: true}}
 	for _, o := range opts {
 		o(v)
 	}
-	v.report = &VerifyReport{Deep: v.deep, Problems: []VerifyProblem{}, Warnings: []VerifyProblem{}}
+	v.report = &Report{Deep: v.deep, KeysPinned: v.policy.Pinned(), Problems: []Problem{}, Warnings: []Problem{}}
 
 	var entries []*verifyEntry
 	for _, p := range cfg.Providers {
@@ -160,11 +179,11 @@ func Verify(ctx context.Context, cfg *config.Config, t VerifyTarget, opts ...Ver
 		for _, pl := range p.Platforms {
 			wanted = append(wanted, pl.String())
 		}
-		entries = append(entries, &verifyEntry{kind: "provider", address: p.Source.String(), repo: p.Repository,
+		entries = append(entries, &verifyEntry{kind: item.Provider, address: p.Source.String(), repo: p.Repository,
 			versions: p.Versions, constraints: p.Constraints, platforms: wanted})
 	}
 	for _, m := range cfg.Modules {
-		entries = append(entries, &verifyEntry{kind: "module", address: m.Source.String(), repo: m.Repository,
+		entries = append(entries, &verifyEntry{kind: item.Module, address: m.Source.String(), repo: m.Repository,
 			versions: m.Versions, constraints: m.Constraints, module: true})
 	}
 	for i, e := range entries {
@@ -189,7 +208,7 @@ func Verify(ctx context.Context, cfg *config.Config, t VerifyTarget, opts ...Ver
 		v.mu.Unlock()
 	})
 	if err := ctx.Err(); err != nil {
-		return v.report, fmt.Errorf("%w: verify: %w", ErrInterrupted, err)
+		return v.report, fmt.Errorf("%w: verify: %w", item.ErrInterrupted, err)
 	}
 	sortFindings(v.report.Problems)
 	sortFindings(v.report.Warnings)
@@ -197,24 +216,26 @@ func Verify(ctx context.Context, cfg *config.Config, t VerifyTarget, opts ...Ver
 }
 
 type verifier struct {
-	target      VerifyTarget
+	target      Target
+	policy      provenance.Policy
 	deep        bool
 	concurrency int
 	logger      *slog.Logger
 
-	mu     gosync.Mutex
-	report *VerifyReport
-	blobs  map[blobKey]*blobCheck
+	mu     sync.Mutex
+	report *Report
+	blobs  sched.Memo[blobKey, blobCheck]
 }
 
 type verifyEntry struct {
-	kind, address, repo string
-	versions            string // the constraint as written
-	constraints         config.Constraints
-	order               int
-	platforms           []string // wanted, for providers
-	module              bool
-	tags                []versionTag // filled by listVersions
+	kind          item.Kind
+	address, repo string
+	versions      string // the constraint as written
+	constraints   config.Constraints
+	order         int
+	platforms     []string // wanted, for providers
+	module        bool
+	tags          []versionTag // filled by listVersions
 }
 
 type versionTag struct {
@@ -228,20 +249,7 @@ type verifyJob struct {
 }
 
 // each runs f(0..n-1) with at most v.concurrency at once.
-func (v *verifier) each(n int, f func(int)) {
-	sem := make(chan struct{}, v.concurrency)
-	var wg gosync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			f(i)
-		}()
-	}
-	wg.Wait()
-}
+func (v *verifier) each(n int, f func(int)) { sched.Each(n, v.concurrency, f) }
 
 // finding is the identity a problem or warning is about.
 type finding struct {
@@ -252,8 +260,8 @@ type finding struct {
 
 func (f finding) at(platform string) finding { f.platform = platform; return f }
 
-func (f finding) make(code ProblemCode, format string, args ...any) VerifyProblem {
-	return VerifyProblem{Kind: f.e.kind, Address: f.e.address, Version: f.version, Platform: f.platform,
+func (f finding) make(code ProblemCode, format string, args ...any) Problem {
+	return Problem{Kind: f.e.kind, Address: f.e.address, Version: f.version, Platform: f.platform,
 		Repository: f.e.repo, Code: code, Message: fmt.Sprintf(format, args...), order: f.order}
 }
 
@@ -289,7 +297,7 @@ func (v *verifier) listVersions(ctx context.Context, e *verifyEntry) {
 			// Module registries tolerate a "v" prefix, so may the tags.
 			s = strings.TrimPrefix(s, "v")
 		}
-		ver, ok := strictVersion(s)
+		ver, ok := manifest.ParseStrictVersion(s)
 		if !ok || !e.constraints.Allows(ver) {
 			continue // "latest", sha256-<hex> referrer tags, other versions
 		}
@@ -318,7 +326,7 @@ type platformCheck struct {
 // the entry's kind requires.
 func (v *verifier) checkVersion(ctx context.Context, e *verifyEntry, vt versionTag) {
 	f := finding{e: e, version: vt.version, order: vt.order}
-	v.logger.Debug("verifying", e.kind, e.address, "version", vt.version, "repository", e.repo, "tag", vt.tag)
+	v.logger.Debug("verifying", string(e.kind), e.address, "version", vt.version, "repository", e.repo, "tag", vt.tag)
 	raw, desc, err := v.target.Manifest(ctx, e.repo, vt.tag)
 	switch {
 	case errors.Is(err, errs.ErrNotFound):
@@ -350,7 +358,7 @@ func (v *verifier) checkProvider(ctx context.Context, f finding, tag string, raw
 		if _, ok := info.Platforms[want]; ok {
 			continue
 		}
-		if sums != nil && !releasesPlatform(sums, want) {
+		if sums != nil && !provenance.ReleasesPlatform(sums, want) {
 			v.warn(f.at(want), WarningNotReleased, "not in the index, and the signed SHA256SUMS lists no package for it: upstream did not release it")
 			continue
 		}
@@ -391,14 +399,12 @@ func (v *verifier) checkPlatform(ctx context.Context, f finding, p manifest.Plat
 // checkConfig checks the config blob of an image manifest already parsed
 // once; the empty config most of them share is checked once per repository.
 func (v *verifier) checkConfig(ctx context.Context, f finding, raw []byte) {
-	var m struct {
-		Config descriptor.Descriptor `json:"config"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil || m.Config.Digest.Validate() != nil {
+	m, err := manifest.Parse(raw)
+	if err != nil || m.Config == nil || m.Config.Digest.Validate() != nil {
 		v.problem(f, ProblemContract, "manifest has no valid config descriptor")
 		return
 	}
-	v.checkBlob(ctx, f, "config", m.Config)
+	v.checkBlob(ctx, f, "config", *m.Config)
 }
 
 // blobKey identifies a blob check; a blob is checked once per repository
@@ -409,27 +415,22 @@ type blobKey struct {
 	size   int64
 }
 
+// blobCheck is what checking a blob found; code is "" when it is fine.
 type blobCheck struct {
-	once gosync.Once
-	code ProblemCode // "" when the blob is fine
+	code ProblemCode
 	msg  string
 }
 
 func (v *verifier) checkBlob(ctx context.Context, f finding, role string, d descriptor.Descriptor) {
 	key := blobKey{repo: f.e.repo, digest: d.Digest, size: d.Size}
-	v.mu.Lock()
-	bc := v.blobs[key]
-	if bc == nil {
-		bc = &blobCheck{}
-		v.blobs[key] = bc
-	}
-	v.mu.Unlock()
-	bc.once.Do(func() {
+	bc, _ := v.blobs.Get(ctx, key, func() (blobCheck, error) {
+		var bc blobCheck
 		if v.deep {
 			bc.code, bc.msg = v.hashBlob(ctx, f.e.repo, d)
 		} else {
 			bc.code, bc.msg = v.headBlob(ctx, f.e.repo, d)
 		}
+		return bc, nil
 	})
 	if bc.code != "" && ctx.Err() == nil {
 		v.problem(f, bc.code, "%s blob %s: %s", role, d.Digest, bc.msg)
@@ -488,8 +489,64 @@ func (v *verifier) checkModule(ctx context.Context, f finding, tag string, raw [
 	v.checkBlob(ctx, f, "layer", layer)
 }
 
-func sortFindings(ps []VerifyProblem) {
-	slices.SortFunc(ps, func(a, b VerifyProblem) int {
+// checkProvenance re-verifies every provenance artifact referring to the
+// index and that each platform's layer is the signed SHA256SUMS line for
+// its file name. It returns the parsed sums of a provenance that verified,
+// or nil.
+func (v *verifier) checkProvenance(ctx context.Context, f finding, index digest.Digest, platforms []platformCheck) map[string]string {
+	refs, err := v.target.Referrers(ctx, f.e.repo, index, manifest.ProvenanceArtifactType)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.problem(f, ProblemUnreadable, "listing referrers of index %s: %v", index, err)
+		}
+		return nil
+	}
+	if len(refs) == 0 {
+		v.warn(f, WarningNoProvenance, "no provenance (signed SHA256SUMS) refers to index %s: packages cannot be checked against upstream's signature (tag pushed by another tool?)", index)
+		return nil
+	}
+	layers := map[string]descriptor.Descriptor{}
+	for _, pc := range platforms {
+		if pc.ok {
+			layers[pc.key] = pc.layer
+		}
+	}
+	var verified map[string]string
+	for _, ref := range refs {
+		prov, unsigned, err := v.readProvenance(ctx, f, index, ref.Digest, layers)
+		if err != nil {
+			if ctx.Err() == nil {
+				v.problem(f, ProblemProvenance, "provenance %s: %v", ref.Digest, err)
+			}
+			continue
+		}
+		for _, w := range prov.Warnings {
+			v.warn(f, WarningProvenance, "provenance %s: %s", ref.Digest, w)
+		}
+		for _, pc := range platforms {
+			if err := unsigned[pc.key]; err != nil {
+				v.problem(f.at(pc.key), ProblemProvenance, "layer %s: %v (provenance %s)", pc.layer.Digest, err, ref.Digest)
+			}
+		}
+		if len(unsigned) == 0 && verified == nil {
+			verified = prov.Sums
+		}
+	}
+	return verified
+}
+
+func (v *verifier) readProvenance(ctx context.Context, f finding, index, d digest.Digest, layers map[string]descriptor.Descriptor) (*upstream.Provenance, map[string]error, error) {
+	raw, _, err := v.target.ManifestByDigest(ctx, f.e.repo, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.policy.CheckRelease(f.e.address, f.version, raw, index, func(l descriptor.Descriptor) ([]byte, error) {
+		return provenance.ReadLayer(ctx, v.target, f.e.repo, l)
+	}, layers)
+}
+
+func sortFindings(ps []Problem) {
+	slices.SortFunc(ps, func(a, b Problem) int {
 		if a.order != b.order {
 			return a.order - b.order
 		}

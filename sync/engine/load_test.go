@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package sync
+package target
 
 import (
 	"context"
@@ -26,49 +26,50 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 )
 
-// Target is the OCI registry (or local OCI layout directory) being stocked.
-// All repository arguments are names rendered from the plan's templates.
+// Target is the OCI registry (or local OCI layout directory) being stocked,
+// through regclient. All repository arguments are names rendered from the
+// plan's templates. It implements every interface of this package.
 type Target struct {
 	rc     *regclient.RegClient
 	host   string // "host:port" of a registry; empty for a layout
 	layout string // directory of the OCI layouts, one per repository; empty for a registry
 }
 
-// TargetOption configures [OpenTarget].
-type TargetOption func(*targetOptions)
+// Option configures [Open].
+type Option func(*options)
 
-type targetOptions struct {
+type options struct {
 	logger        *slog.Logger
 	userAgent     string
 	dockerCfg     string
 	regClientOpts []regclient.Opt
 }
 
-// WithTargetLogger sends regclient's logs to l.
-func WithTargetLogger(l *slog.Logger) TargetOption {
-	return func(o *targetOptions) { o.logger = l }
+// WithLogger sends regclient's logs to l.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
 }
 
-// WithTargetUserAgent sets the User-Agent sent to the registry.
-func WithTargetUserAgent(ua string) TargetOption {
-	return func(o *targetOptions) { o.userAgent = ua }
+// WithUserAgent sets the User-Agent sent to the registry.
+func WithUserAgent(ua string) Option {
+	return func(o *options) { o.userAgent = ua }
 }
 
 // WithDockerConfig reads registry credentials from this Docker config.json
 // instead of the default locations ($DOCKER_CONFIG, ~/.docker/config.json).
-func WithDockerConfig(path string) TargetOption {
-	return func(o *targetOptions) { o.dockerCfg = path }
+func WithDockerConfig(path string) Option {
+	return func(o *options) { o.dockerCfg = path }
 }
 
 // WithRegClientOptions passes extra options to regclient (retry tuning in tests).
-func WithRegClientOptions(opts ...regclient.Opt) TargetOption {
-	return func(o *targetOptions) { o.regClientOpts = append(o.regClientOpts, opts...) }
+func WithRegClientOptions(opts ...regclient.Opt) Option {
+	return func(o *options) { o.regClientOpts = append(o.regClientOpts, opts...) }
 }
 
-// OpenTarget connects to the plan's target. Credentials come from the Docker
+// Open connects to the plan's target. Credentials come from the Docker
 // and Podman configs and credential helpers, as regclient reads them.
-func OpenTarget(t config.Target, opts ...TargetOption) (*Target, error) {
-	o := targetOptions{logger: slog.New(slog.DiscardHandler), userAgent: "tofu-oci-mirror"}
+func Open(t config.Target, opts ...Option) (*Target, error) {
+	o := options{logger: slog.New(slog.DiscardHandler), userAgent: "tofu-oci-mirror"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -146,9 +147,9 @@ func (t *Target) digestRef(repo string, d digest.Digest) (ref.Ref, error) {
 	return r.SetDigest(d.String()), nil
 }
 
-// notFound reports whether err means the thing is absent; a layout reports a
-// missing file as the wrapped os error rather than errs.ErrNotFound.
-func notFound(err error) bool {
+// IsNotFound reports whether err means the thing is absent; a layout reports
+// a missing file as the wrapped os error rather than errs.ErrNotFound.
+func IsNotFound(err error) bool {
 	return errors.Is(err, errs.ErrNotFound) || errors.Is(err, fs.ErrNotExist)
 }
 
@@ -166,7 +167,7 @@ func (t *Target) Tags(ctx context.Context, repo string) ([]string, error) {
 	}
 	tl, err := t.rc.TagList(ctx, r)
 	if err != nil {
-		if notFound(err) {
+		if IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%w: listing tags of %s: %w", ErrTarget, repo, err)
@@ -200,7 +201,7 @@ func (t *Target) ManifestByDigest(ctx context.Context, repo string, d digest.Dig
 func (t *Target) manifestAt(ctx context.Context, r ref.Ref) ([]byte, descriptor.Descriptor, error) {
 	m, err := t.rc.ManifestGet(ctx, r)
 	if err != nil {
-		if notFound(err) {
+		if IsNotFound(err) {
 			return nil, descriptor.Descriptor{}, fmt.Errorf("%s: %w", r.CommonName(), errs.ErrNotFound)
 		}
 		return nil, descriptor.Descriptor{}, fmt.Errorf("%w: reading %s: %w", ErrTarget, r.CommonName(), err)
@@ -221,7 +222,7 @@ func (t *Target) BlobExists(ctx context.Context, repo string, d descriptor.Descr
 	}
 	rdr, err := t.rc.BlobHead(ctx, r, d)
 	if err != nil {
-		if notFound(err) {
+		if IsNotFound(err) {
 			return d, false, nil
 		}
 		return d, false, fmt.Errorf("%w: checking blob %s in %s: %w", ErrTarget, d.Digest, repo, err)
@@ -295,7 +296,7 @@ func (t *Target) ManifestExists(ctx context.Context, repo string, d digest.Diges
 		return false, err
 	}
 	if _, err := t.rc.ManifestHead(ctx, r); err != nil {
-		if notFound(err) {
+		if IsNotFound(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("%w: checking manifest %s in %s: %w", ErrTarget, d, repo, err)
@@ -316,7 +317,7 @@ func (t *Target) Blob(ctx context.Context, repo string, d descriptor.Descriptor)
 	}
 	rdr, err := t.rc.BlobGet(ctx, r, descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
 	if err != nil {
-		if notFound(err) {
+		if IsNotFound(err) {
 			return nil, fmt.Errorf("blob %s in %s: %w", d.Digest, repo, errs.ErrNotFound)
 		}
 		return nil, fmt.Errorf("%w: reading blob %s in %s: %w", ErrTarget, d.Digest, repo, err)
@@ -339,7 +340,7 @@ func (t *Target) Referrers(ctx context.Context, repo string, subject digest.Dige
 	}
 	rl, err := t.rc.ReferrerList(ctx, r, opts...)
 	if err != nil {
-		if notFound(err) {
+		if IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%w: listing referrers of %s in %s: %w", ErrTarget, subject, repo, err)

@@ -1,4 +1,8 @@
-package sync
+// Package spool holds packages between download and upload: files that are
+// unlinked at once, so whatever kills the process the kernel frees their
+// space, and work directories that a later run removes when their owner
+// died.
+package spool
 
 import (
 	"errors"
@@ -15,10 +19,10 @@ import (
 // owner's pid, so a later run can tell what a killed run left behind.
 const spoolPrefix = "tofu-oci-mirror-"
 
-// SpoolFile creates a file for a package between download and upload. It
-// is unlinked at once: the open descriptor keeps it alive, and whatever
+// File creates a file in dir ("" is the system temp directory) for a
+// package between download and upload. It is unlinked at once: the open descriptor keeps it alive, and whatever
 // kills the process, the kernel frees the space.
-func SpoolFile(dir string) (*os.File, error) {
+func File(dir string) (*os.File, error) {
 	f, err := os.CreateTemp(dir, spoolPrefix+strconv.Itoa(os.Getpid())+"-*.spool")
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -30,15 +34,16 @@ func SpoolFile(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// spoolWorkDir creates a directory for a module checkout; a run killed
-// before removing it leaves it for [CleanStaleSpool].
-func spoolWorkDir(dir, kind string) (string, error) {
+// WorkDir creates a directory in dir for a checkout of kind (e.g. "module");
+// the caller removes it, and a run killed before it did leaves it for
+// [CleanStale].
+func WorkDir(dir, kind string) (string, error) {
 	return os.MkdirTemp(dir, spoolPrefix+strconv.Itoa(os.Getpid())+"-"+kind+"-*")
 }
 
-// CleanStaleSpool removes spool entries whose owning process is gone, so
+// CleanStale removes the spool entries in dir whose owning process is gone, so
 // a cron job killed by its timeout night after night does not fill the disk.
-func CleanStaleSpool(dir string, logger *slog.Logger) {
+func CleanStale(dir string, logger *slog.Logger) {
 	if dir == "" {
 		dir = os.TempDir()
 	}

@@ -1,11 +1,11 @@
-package sync
+package target
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	gosync "sync"
+	"sync"
 	"syscall"
 
 	"github.com/regclient/regclient/types/descriptor"
@@ -14,31 +14,28 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 )
 
-// ErrTargetDown marks items not attempted because the target had already
-// proved unreachable in this run.
-var ErrTargetDown = errors.New("target unreachable: not attempted")
-
-// breaker stops a run from trying, item after item, a registry that is
+// Breaker stops a run from trying, item after item, a registry that is
 // gone: each call would wait out regclient's growing backoff, so hundreds
 // of versions would take hours to fail. After the first call that finds
 // the registry unreachable, calls in flight are cancelled and every later
-// call fails at once.
-type breaker struct {
+// call fails at once. The zero value is not usable; see [NewBreaker].
+type Breaker struct {
 	Publisher
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	down    error
 	tripped context.Context
 	tripNow context.CancelFunc
 }
 
-func newBreaker(p Publisher) *breaker {
-	b := &breaker{Publisher: p}
+// NewBreaker guards p for one run.
+func NewBreaker(p Publisher) *Breaker {
+	b := &Breaker{Publisher: p}
 	b.tripped, b.tripNow = context.WithCancel(context.Background())
 	return b
 }
 
 // join ties a call's context to the breaker, so tripping cancels it.
-func (b *breaker) join(ctx context.Context) (context.Context, func()) {
+func (b *Breaker) join(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(b.tripped, cancel)
 	return ctx, func() { stop(); cancel() }
@@ -51,7 +48,9 @@ func unreachable(err error) bool {
 		errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, errs.ErrBackoffLimit)
 }
 
-func (b *breaker) check() error {
+// Check fails with [ErrTargetDown] once the target proved unreachable, so
+// work that would only end at the registry is not even started.
+func (b *Breaker) Check() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.down != nil {
@@ -62,7 +61,7 @@ func (b *breaker) check() error {
 
 // note records an unreachable target and trips; a call cancelled by the
 // trip reports the breaker's error rather than a bare "context canceled".
-func (b *breaker) note(err error) error {
+func (b *Breaker) note(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -76,15 +75,15 @@ func (b *breaker) note(err error) error {
 		return err
 	}
 	if b.tripped.Err() != nil {
-		if down := b.check(); down != nil {
+		if down := b.Check(); down != nil {
 			return down
 		}
 	}
 	return err
 }
 
-func (b *breaker) BlobExists(ctx context.Context, repo string, d descriptor.Descriptor) (descriptor.Descriptor, bool, error) {
-	if err := b.check(); err != nil {
+func (b *Breaker) BlobExists(ctx context.Context, repo string, d descriptor.Descriptor) (descriptor.Descriptor, bool, error) {
+	if err := b.Check(); err != nil {
 		return d, false, err
 	}
 	ctx, done := b.join(ctx)
@@ -93,8 +92,8 @@ func (b *breaker) BlobExists(ctx context.Context, repo string, d descriptor.Desc
 	return got, ok, b.note(err)
 }
 
-func (b *breaker) PutBlob(ctx context.Context, repo string, d descriptor.Descriptor, rdr io.Reader) error {
-	if err := b.check(); err != nil {
+func (b *Breaker) PutBlob(ctx context.Context, repo string, d descriptor.Descriptor, rdr io.Reader) error {
+	if err := b.Check(); err != nil {
 		return err
 	}
 	ctx, done := b.join(ctx)
@@ -102,8 +101,8 @@ func (b *breaker) PutBlob(ctx context.Context, repo string, d descriptor.Descrip
 	return b.note(b.Publisher.PutBlob(ctx, repo, d, rdr))
 }
 
-func (b *breaker) PutManifest(ctx context.Context, repo string, a manifest.Artifact, tag string) error {
-	if err := b.check(); err != nil {
+func (b *Breaker) PutManifest(ctx context.Context, repo string, a manifest.Artifact, tag string) error {
+	if err := b.Check(); err != nil {
 		return err
 	}
 	if tag != "" {

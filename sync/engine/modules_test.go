@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"archive/tar"
@@ -14,7 +14,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 
 	"github.com/regclient/regclient/types/descriptor"
@@ -25,7 +25,8 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
 )
 
@@ -35,7 +36,7 @@ type moduleWorld struct {
 	h   *harness
 	git *testgit.Server
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	gitCmds int
 
 	netSHA string // the commit v1.1.0 points at, by SHA
@@ -180,16 +181,16 @@ modules:
 
 // run plans and executes cfg against h's registry with a module fetcher
 // that counts git commands.
-func (w *moduleWorld) run(h *harness, cfg *config.Config) (*sync.Plan, *sync.Result) {
+func (w *moduleWorld) run(h *harness, cfg *config.Config) (*engine.Plan, *item.Run) {
 	h.t.Helper()
 	up, tg := h.clients(cfg)
-	p := sync.NewPlanner(up, tg).Plan(context.Background(), cfg, tg.String())
+	p := engine.New(up, tg, nil).Plan(context.Background(), cfg, tg.String())
 	fetcher := modsource.New(modsource.WithHTTPFetcher(up), modsource.WithGitHook(w.gitHook), modsource.WithTempDir(h.t.TempDir()))
-	res := sync.NewExecutor(up, tg, sync.WithSpoolDir(h.t.TempDir()), sync.WithModuleFetcher(fetcher)).Execute(context.Background(), p)
+	res := engine.New(up, tg, tg, engine.WithSpoolDir(h.t.TempDir()), engine.WithModuleFetcher(fetcher)).Execute(context.Background(), p)
 	return p, res
 }
 
-func moduleStates(p *sync.Plan) []string {
+func moduleStates(p *engine.Plan) []string {
 	var out []string
 	for _, mp := range p.Modules {
 		for _, v := range mp.Versions {
@@ -204,8 +205,8 @@ func moduleStates(p *sync.Plan) []string {
 }
 
 // items flattens module results to "address version state source".
-func items(res *sync.Result) map[string]sync.ItemResult {
-	out := map[string]sync.ItemResult{}
+func items(res *item.Run) map[string]item.Result {
+	out := map[string]item.Result{}
 	for _, it := range res.Items {
 		if it.Kind == "module" {
 			out[strings.TrimPrefix(it.Address, "registry.opentofu.org/")+" "+it.Version] = it
@@ -274,7 +275,7 @@ func TestModulesSyncTwice(t *testing.T) {
 
 	// Planning alone fetches no package and runs no git.
 	up, tg := h.clients(cfg)
-	plan := sync.NewPlanner(up, tg).Plan(context.Background(), cfg, tg.String())
+	plan := engine.New(up, tg, nil).Plan(context.Background(), cfg, tg.String())
 	if err := plan.Errors(); err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +306,7 @@ func TestModulesSyncTwice(t *testing.T) {
 		"example/zipped/aws 3.0.0":  "oci://" + reg + "/opentofu-modules/example/zipped/aws?tag=3.0.0",
 	} {
 		it := got[key]
-		if it.State != sync.ItemDone || it.Source != want || it.Digest == "" {
+		if it.State != item.Done || it.Source != want || it.Digest == "" {
 			t.Errorf("%s: %+v, want done with source %s", key, it, want)
 		}
 	}
@@ -318,7 +319,7 @@ func TestModulesSyncTwice(t *testing.T) {
 	if got["example/tarball/aws 2.0.0"].Downloaded == 0 || got["example/zipped/aws 3.0.0"].Downloaded == 0 {
 		t.Error("archive downloads not counted")
 	}
-	if line := sync.ModuleSourceLine(got["example/net/aws 1.2.0"].Source); line != `source = "oci://`+reg+`/opentofu-modules/example/net/aws//modules/sub?tag=1.2.0"` {
+	if line := engine.ModuleSourceLine(got["example/net/aws 1.2.0"].Source); line != `source = "oci://`+reg+`/opentofu-modules/example/net/aws//modules/sub?tag=1.2.0"` {
 		t.Errorf("source line %s", line)
 	}
 
@@ -350,8 +351,8 @@ func TestModulesSyncTwice(t *testing.T) {
 	if err := res2.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if plan2.Pending() != 0 || res2.Count(sync.ItemUnchanged) != 5 {
-		t.Fatalf("second run: pending %d, unchanged %d", plan2.Pending(), res2.Count(sync.ItemUnchanged))
+	if plan2.Pending() != 0 || res2.Count(item.Unchanged) != 5 {
+		t.Fatalf("second run: pending %d, unchanged %d", plan2.Pending(), res2.Count(item.Unchanged))
 	}
 	if c := h.up.Counts(); c.Archive != 0 || c.ModuleDownload != 0 {
 		t.Errorf("second run asked upstream for packages: %+v", c)
@@ -391,7 +392,7 @@ func TestModulesSyncTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, it := range items(res3) {
-		if it.State != sync.ItemDone || it.Digest != first[key].Digest {
+		if it.State != item.Done || it.Digest != first[key].Digest {
 			t.Errorf("%s: %s in the second registry, %s in the first", key, it.Digest, first[key].Digest)
 		}
 	}
@@ -431,12 +432,12 @@ func TestModuleFailuresAreIsolated(t *testing.T) {
 		"example/evil/aws 1.3.0": modsource.ErrGit,
 	} {
 		it := got[key]
-		if it.State != sync.ItemFailed || !errors.Is(it.Err, want) || it.Source != "" || !strings.Contains(it.Error, key) {
+		if it.State != item.Failed || !errors.Is(it.Err, want) || it.Source != "" || !strings.Contains(it.ErrorText(), key) {
 			t.Errorf("%s: %s %v, want failed with %v", key, it.State, it.Err, want)
 		}
 	}
-	if res.Count(sync.ItemDone) != 6 || res.Count(sync.ItemFailed) != 3 {
-		t.Fatalf("done %d, failed %d", res.Count(sync.ItemDone), res.Count(sync.ItemFailed))
+	if res.Count(item.Done) != 6 || res.Count(item.Failed) != 3 {
+		t.Fatalf("done %d, failed %d", res.Count(item.Done), res.Count(item.Failed))
 	}
 	if tags := h.tags("opentofu-modules/example/evil/aws"); !slices.Equal(tags, []string{"1.1.0"}) {
 		t.Fatalf("evil tags %q: failed versions must not be tagged", tags)
@@ -477,14 +478,14 @@ func TestModuleTagConflict(t *testing.T) {
 		t.Fatalf("conflicts = %d: %v", plan.Conflicts(), moduleStates(plan))
 	}
 	it := items(res)["example/zipped/aws 3.0.0"]
-	if it.State != sync.ItemConflict || !errors.Is(it.Err, sync.ErrConflict) {
+	if it.State != item.Conflicted || !errors.Is(it.Err, item.ErrConflict) {
 		t.Fatalf("zipped: %+v", it)
 	}
 	if _, d, err := tg.Manifest(ctx, repo, "3.0.0"); err != nil || d.Digest != foreign.Descriptor.Digest {
 		t.Fatalf("the foreign tag was touched: %v %v", d.Digest, err)
 	}
-	if res.Count(sync.ItemDone) != 4 {
-		t.Fatalf("done = %d, want the other 4", res.Count(sync.ItemDone))
+	if res.Count(item.Done) != 4 {
+		t.Fatalf("done = %d, want the other 4", res.Count(item.Done))
 	}
 }
 
@@ -494,15 +495,15 @@ func TestModulePlanForLayoutTarget(t *testing.T) {
 	h.registry = "oci-layout:" + t.TempDir()
 	cfg := h.config(threeModules)
 	up, tg := h.clients(cfg)
-	plan := sync.NewPlanner(up, tg).Plan(context.Background(), cfg, tg.String())
+	plan := engine.New(up, tg, nil).Plan(context.Background(), cfg, tg.String())
 	if got := plan.Modules[0].Versions[2].OCISource; got != "oci://REGISTRY/opentofu-modules/example/net/aws//modules/sub?tag=1.2.0" {
 		t.Fatalf("layout source %s", got)
 	}
-	res := sync.NewExecutor(up, tg, sync.WithSpoolDir(t.TempDir())).Execute(context.Background(), plan)
+	res := engine.New(up, tg, tg, engine.WithSpoolDir(t.TempDir())).Execute(context.Background(), plan)
 	if err := res.Err(); err != nil {
 		t.Fatalf("default module fetcher: %v", err)
 	}
-	if res.Count(sync.ItemDone) != 5 {
-		t.Fatalf("done = %d", res.Count(sync.ItemDone))
+	if res.Count(item.Done) != 5 {
+		t.Fatalf("done = %d", res.Count(item.Done))
 	}
 }

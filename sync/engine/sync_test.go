@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -18,7 +18,9 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -62,7 +64,7 @@ upstream:
 	return cfg
 }
 
-func (h *harness) clients(cfg *config.Config) (*upstream.Client, *sync.Target) {
+func (h *harness) clients(cfg *config.Config) (*upstream.Client, *target.Target) {
 	h.t.Helper()
 	hosts := map[string]map[string]string{}
 	for name, o := range cfg.Upstream.Hosts {
@@ -73,32 +75,32 @@ func (h *harness) clients(cfg *config.Config) (*upstream.Client, *sync.Target) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tg, err := sync.OpenTarget(cfg.Target)
+	tg, err := target.Open(cfg.Target)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return up, tg
 }
 
-func (h *harness) plan(cfg *config.Config) *sync.Plan {
+func (h *harness) plan(cfg *config.Config) *engine.Plan {
 	h.t.Helper()
 	up, tg := h.clients(cfg)
-	p := sync.NewPlanner(up, tg).Plan(context.Background(), cfg, tg.String())
+	p := engine.New(up, tg, nil).Plan(context.Background(), cfg, tg.String())
 	if err := p.Errors(); err != nil {
 		h.t.Fatalf("plan: %v", err)
 	}
 	return p
 }
 
-func (h *harness) sync(cfg *config.Config) (*sync.Plan, *sync.Result) {
+func (h *harness) sync(cfg *config.Config) (*engine.Plan, *item.Run) {
 	h.t.Helper()
 	up, tg := h.clients(cfg)
-	p := sync.NewPlanner(up, tg).Plan(context.Background(), cfg, tg.String())
-	res := sync.NewExecutor(up, tg, sync.WithSpoolDir(h.t.TempDir())).Execute(context.Background(), p)
+	p := engine.New(up, tg, nil).Plan(context.Background(), cfg, tg.String())
+	res := engine.New(up, tg, tg, engine.WithSpoolDir(h.t.TempDir())).Execute(context.Background(), p)
 	return p, res
 }
 
-func (h *harness) mustSync(cfg *config.Config) *sync.Result {
+func (h *harness) mustSync(cfg *config.Config) *item.Run {
 	h.t.Helper()
 	_, res := h.sync(cfg)
 	if err := res.Err(); err != nil {
@@ -108,7 +110,7 @@ func (h *harness) mustSync(cfg *config.Config) *sync.Result {
 }
 
 // states flattens a plan to "address version state +adds" lines.
-func states(p *sync.Plan) []string {
+func states(p *engine.Plan) []string {
 	var out []string
 	for _, pp := range p.Providers {
 		for _, v := range pp.Versions {
@@ -253,7 +255,7 @@ func TestFirstSyncBuildsTheContractLayout(t *testing.T) {
 		t.Fatalf("plan downloaded: %+v", c)
 	}
 	res := h.mustSync(cfg)
-	if got := res.Count(sync.ItemDone); got != 3 {
+	if got := res.Count(item.Done); got != 3 {
 		t.Fatalf("done = %d, want 3", got)
 	}
 	for _, c := range []struct{ ns, typ, ver string }{{"hashicorp", "null", "3.2.0"}, {"hashicorp", "null", "3.2.1"}, {"hashicorp", "random", "3.6.0"}} {
@@ -282,7 +284,7 @@ func TestSecondSyncDownloadsAndUploadsNothing(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if p.Pending() != 0 || res.Count(sync.ItemUnchanged) != 3 {
+	if p.Pending() != 0 || res.Count(item.Unchanged) != 3 {
 		t.Fatalf("second sync not a no-op: %v", states(p))
 	}
 	uc, rc := h.up.Counts(), h.reg.Counts()
@@ -391,7 +393,7 @@ providers:
 					t.Errorf("error %q does not name %q", msg, part)
 				}
 			}
-			if res.Count(sync.ItemDone) != 1 || res.Count(sync.ItemFailed) != 1 {
+			if res.Count(item.Done) != 1 || res.Count(item.Failed) != 1 {
 				t.Fatalf("want the good version synced and the bad one failed: %+v", res.Items)
 			}
 			assertLines(t, h.tags("opentofu-providers/acme/widget"), "1.0.0")
