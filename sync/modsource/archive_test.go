@@ -364,7 +364,6 @@ func TestFetchArchive(t *testing.T) {
 		{"tgz subdir", srv.URL + "/m.tgz//modules/a", "modules/a/a.tf", "modules/a", len(tgz)},
 		{"zip glob subdir", srv.URL + "/m.zip//*", "repo-1.0/main.tf", "repo-1.0", len(zipped)},
 		{"archive param", srv.URL + "/download?archive=zip", "repo-1.0/main.tf", "", len(zipped)},
-		{"content wins over name", srv.URL + "/fake.zip", "main.tf", "", len(tgz)},
 		{"checksum", srv.URL + "/m.tgz?checksum=sha256:" + hex.EncodeToString(sum[:]), "main.tf", "", len(tgz)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -386,6 +385,7 @@ func TestFetchArchive(t *testing.T) {
 		opts         []modsource.Option
 		want         error
 	}{
+		{"content differs from the name", srv.URL + "/fake.zip", nil, modsource.ErrInvalidArchive},
 		{"bad checksum", srv.URL + "/m.tgz?checksum=sha256:" + strings.Repeat("0", 64), nil, modsource.ErrChecksum},
 		{"download too large", srv.URL + "/m.tgz", []modsource.Option{modsource.WithLimits(modsource.Limits{MaxArchiveSize: 10})}, modsource.ErrArchiveTooLarge},
 		{"missing", srv.URL + "/nope.zip", nil, upstream.ErrHTTPStatus},
