@@ -66,6 +66,17 @@ func (s *Server) ServeArchive(path string, data []byte) {
 	s.archives[path] = slices.Clone(data)
 }
 
+// ServeTerraformGet answers GETs of URL+path (query ignored) with 204 and
+// "X-Terraform-Get: source", as a package URL naming no archive format
+// may, for go-getter's HTTP getter. Like ServeArchive it takes precedence
+// over every other route.
+func (s *Server) ServeTerraformGet(path, source string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.archives[path] = nil
+	s.terraformGet[path] = source
+}
+
 type moduleVersionsResponse struct {
 	Modules []moduleVersions `json:"modules"`
 }
@@ -124,7 +135,13 @@ func (s *Server) handleModuleDownload(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleArchive(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	data := s.archives[r.URL.Path]
+	source, redirect := s.terraformGet[r.URL.Path]
 	s.mu.Unlock()
+	if redirect {
+		w.Header().Set("X-Terraform-Get", source)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	_, _ = w.Write(data)

@@ -68,10 +68,12 @@ type Server struct {
 	providers map[string]*provider // by lower-case "namespace/type"
 	modules   map[string]*module   // by lower-case "namespace/name/system"
 	archives  map[string][]byte    // by URL path
-	discovery map[string]string    // nil: 404
-	faults    []*fault
-	counts    UpstreamCounts
-	requests  []RecordedRequest
+	// terraformGet holds ServeTerraformGet's answers, by URL path.
+	terraformGet map[string]string
+	discovery    map[string]string // nil: 404
+	faults       []*fault
+	counts       UpstreamCounts
+	requests     []RecordedRequest
 
 	// closing is closed before the server shuts down, releasing handlers
 	// that Stall or Hang holds.
@@ -133,13 +135,14 @@ func WithExpiredKey() Option { return func(o *options) { o.expiredKey = true } }
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
-		t:         t,
-		opts:      options{packageSize: DefaultPackageSize},
-		providers: map[string]*provider{},
-		modules:   map[string]*module{},
-		archives:  map[string][]byte{},
-		discovery: map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
-		closing:   make(chan struct{}),
+		t:            t,
+		opts:         options{packageSize: DefaultPackageSize},
+		providers:    map[string]*provider{},
+		modules:      map[string]*module{},
+		archives:     map[string][]byte{},
+		terraformGet: map[string]string{},
+		discovery:    map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
+		closing:      make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(&s.opts)

@@ -217,13 +217,15 @@ func (f *Fetcher) fetchTerraformGet(ctx context.Context, src Source, dst string,
 		return err
 	}
 	next := header
+	why := "a terraform-get meta tag"
 	if next == "" {
-		if next, err = TerraformGetMeta(bytes.NewReader(body)); err != nil {
-			return fmt.Errorf("%w: %s answered without X-Terraform-Get and its body is no HTML page: %v", ErrUnsupportedSource, Redact(src.URL), err)
+		var metaErr error
+		if next, metaErr = TerraformGetMeta(bytes.NewReader(body)); metaErr != nil {
+			why = fmt.Sprintf("an HTML page (%v)", metaErr)
 		}
 	}
 	if next == "" {
-		return fmt.Errorf("%w: %s names no archive format (.zip, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tar.tbz2 or ?archive=) and answered without an X-Terraform-Get header or terraform-get meta tag, so OpenTofu cannot install it either", ErrUnsupportedSource, Redact(src.URL))
+		return fmt.Errorf("%w: %s names no archive format OpenTofu unpacks (.zip, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tar.tbz2 or ?archive=; not a plain .tar or .tbz2) and answered without an X-Terraform-Get header or %s, so OpenTofu cannot install it either", ErrUnsupportedSource, Redact(src.URL), why)
 	}
 	if !forcedGetterRe.MatchString(next) {
 		if nu, err := url.Parse(next); err != nil || nu.Scheme == "" {
