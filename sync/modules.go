@@ -367,7 +367,7 @@ func (e *Executor) executeModules(ctx context.Context, plan *Plan, sem chan stru
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					add(e.moduleVersion(ctx, sem, fetcher, mp, vp, inPlan, it))
+					add(e.moduleVersion(ctx, sem, fetcher, plan.deps, mp, vp, inPlan, it, add))
 				}()
 			}
 		}
@@ -377,7 +377,23 @@ func (e *Executor) executeModules(ctx context.Context, plan *Plan, sem chan stru
 // moduleVersion fetches one module version, packs it into a deterministic
 // zip and publishes it: empty config and zip blobs first, then the
 // manifest under its tag.
-func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher ModuleSourceFetcher, mp *ModulePlan, vp *ModuleVersionPlan, inPlan map[string]bool, it ItemResult) ItemResult {
+func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher ModuleSourceFetcher, deps *moduleDeps, mp *ModulePlan, vp *ModuleVersionPlan, inPlan map[string]bool, it ItemResult, add func(ItemResult)) ItemResult {
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		it.Action, it.State = "create", ItemFailed
+		it.Err = fmt.Errorf("module %s %s: %w: %w", mp.Address, vp.Version, ErrInterrupted, ctx.Err())
+		return it
+	}
+	defer func() { <-sem }()
+	return e.publishModuleVersion(ctx, fetcher, deps, mp, vp, inPlan, it, []string{mp.Address}, add)
+}
+
+// publishModuleVersion does moduleVersion's work without taking a slot:
+// dependencies mirrored for a package run inside its slot. With deps set
+// (module_dependencies: rewrite) the package's registry module blocks are
+// rewritten to oci:// copies first; chain names the modules calling it.
+func (e *Executor) publishModuleVersion(ctx context.Context, fetcher ModuleSourceFetcher, deps *moduleDeps, mp *ModulePlan, vp *ModuleVersionPlan, inPlan map[string]bool, it ItemResult, chain []string, add func(ItemResult)) ItemResult {
 	start := time.Now()
 	it.Action = "create"
 	name := fmt.Sprintf("module %s %s", mp.Address, vp.Version)
@@ -390,12 +406,6 @@ func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher
 		}
 		return it
 	}
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return finish(fmt.Errorf("%s: %w: %w", name, ErrInterrupted, ctx.Err()))
-	}
-	defer func() { <-sem }()
 	if err := e.target.check(); err != nil {
 		return finish(fmt.Errorf("%s: %w", name, err))
 	}
@@ -417,11 +427,18 @@ func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher
 		return finish(fmt.Errorf("%s: %w", name, err))
 	}
 
-	deps, err := modsource.RegistryDependencies(pkgDir)
+	if deps != nil {
+		warnings, err := e.rewriteDependencies(ctx, deps, fetcher, pkgDir, chain, add)
+		if err != nil {
+			return finish(fmt.Errorf("%s: %w", name, err))
+		}
+		it.Warnings = append(it.Warnings, warnings...)
+	}
+	found, err := modsource.RegistryDependencies(pkgDir)
 	if err != nil {
 		it.Warnings = append(it.Warnings, err.Error())
 	}
-	depAddrs := modsource.SortedAddresses(deps)
+	depAddrs := modsource.SortedAddresses(found)
 	for _, d := range missingDependencies(depAddrs, inPlan) {
 		it.Warnings = append(it.Warnings, dependencyWarning(vp.Version, d))
 	}

@@ -46,6 +46,12 @@ type Plan struct {
 	Target    string         `json:"target"`
 	Providers []ProviderPlan `json:"providers"`
 	Modules   []ModulePlan   `json:"modules"`
+	// ModuleDependencies is the plan file's module_dependencies policy.
+	ModuleDependencies config.ModuleDependencies `json:"module_dependencies,omitempty"`
+
+	// deps, set for module_dependencies: rewrite, mirrors and rewrites the
+	// registry modules packages call (module_deps.go).
+	deps *moduleDeps
 }
 
 // ProviderPlan is the plan for one provider of the plan file.
@@ -210,6 +216,7 @@ func (p *Planner) Plan(ctx context.Context, cfg *config.Config, target string) *
 	p.planModules(ctx, cfg, plan, sem, &wg)
 	wg.Wait()
 	checkModuleDependencies(plan)
+	p.attachModuleDependencies(cfg, plan)
 	return plan
 }
 

@@ -273,13 +273,18 @@ func registrySubdir(source string) string {
 }
 
 // withSubdir puts //subdir before the query of an oci:// source, where
-// OpenTofu looks for it.
+// OpenTofu looks for it, after the source's own //subdir if it has one
+// (a dependency whose registry location named a subdirectory).
 func withSubdir(oci, subdir string) string {
 	if subdir == "" {
 		return oci
 	}
 	base, query, hasQuery := strings.Cut(oci, "?")
-	base += "//" + subdir
+	if _, after, ok := strings.Cut(base, "://"); ok && strings.Contains(after, "//") {
+		base += "/" + subdir // the copy's own //subdir comes first
+	} else {
+		base += "//" + subdir
+	}
 	if hasQuery {
 		return base + "?" + query
 	}

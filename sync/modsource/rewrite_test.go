@@ -55,7 +55,7 @@ module "vpc" {
 
 /* a block comment */
 module "sg" {
-  source = "oci://mirror.example/m/acme/sg/aws//modules/http?tag=2.0.0"
+  source = "oci://mirror.example/m/acme/sg/aws//pkg/modules/http?tag=2.0.0"
 }
 
 module "local" {
@@ -112,7 +112,7 @@ func TestRewriteRegistrySources(t *testing.T) {
 		case "registry.opentofu.org/terraform-aws-modules/vpc/aws":
 			return "oci://mirror.example/m/terraform-aws-modules/vpc/aws?tag=5.8.1", nil
 		case "registry.example.com/acme/sg/aws":
-			return "oci://mirror.example/m/acme/sg/aws?tag=2.0.0", nil
+			return "oci://mirror.example/m/acme/sg/aws//pkg?tag=2.0.0", nil
 		}
 		return "", errors.New("no mirrored version meets the constraint")
 	}
@@ -140,7 +140,7 @@ func TestRewriteRegistrySources(t *testing.T) {
 		{File: "main.tf", Line: 3, Module: "vpc", Address: "registry.opentofu.org/terraform-aws-modules/vpc/aws", Constraint: "~> 5.0",
 			From: "terraform-aws-modules/vpc/aws", To: "oci://mirror.example/m/terraform-aws-modules/vpc/aws?tag=5.8.1"},
 		{File: "main.tf", Line: 11, Module: "sg", Address: "registry.example.com/acme/sg/aws",
-			From: "registry.example.com/acme/sg/aws//modules/http", To: "oci://mirror.example/m/acme/sg/aws//modules/http?tag=2.0.0"},
+			From: "registry.example.com/acme/sg/aws//modules/http", To: "oci://mirror.example/m/acme/sg/aws//pkg/modules/http?tag=2.0.0"},
 	}
 	if len(rewrites) != len(wantRewrites) {
 		t.Fatalf("rewrites %+v", rewrites)

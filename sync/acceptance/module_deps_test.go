@@ -1,0 +1,128 @@
+package acceptance
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
+)
+
+// TestAcceptanceModuleDependenciesRewrite is module_dependencies: rewrite
+// end to end. acme/app/null calls the registry module acme/greeting/null
+// (~> 1.0, so 1.1.0 and not 2.0.0) from its root and, through a local
+// module, a //subdir of it; the plan names only acme/app/null. After sync
+// and with the upstream stopped, the real tofu installs and applies the
+// app from oci:// alone, and again inside an air gap from a bundle.
+func TestAcceptanceModuleDependenciesRewrite(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
+		path := "/archives/greeting-" + v + ".tar.gz"
+		w.up.AddModule("acme", "greeting", "null", v, path)
+		w.up.ServeArchive(path, moduleTgz(t, map[string]string{
+			"main.tf":           "output \"text\" {\n  value = \"greeting " + v + "\"\n}\n",
+			"modules/x/main.tf": "output \"text\" {\n  value = \"x " + v + "\"\n}\n",
+		}))
+	}
+	w.up.AddModule("acme", "app", "null", "1.0.0", "/archives/app-1.0.0.tar.gz")
+	w.up.ServeArchive("/archives/app-1.0.0.tar.gz", moduleTgz(t, map[string]string{
+		"main.tf": `# The app greets through the registry module.
+module "greeting" {
+  source  = "acme/greeting/null"   # from the registry
+  version = "~> 1.0"
+}
+
+module "local" {
+  source = "./modules/local"
+}
+
+output "text" {
+  value = "${module.greeting.text} / ${module.local.text}"
+}
+`,
+		"modules/local/main.tf": `module "x" {
+  source  = "registry.opentofu.org/acme/greeting/null//modules/x"
+  version = "1.0.0"
+}
+
+output "text" {
+  value = module.x.text
+}
+`,
+	}))
+
+	plan := w.writeDepsPlan(w.reg, "deps.yaml")
+	w.mustMirror(2, nil, "plan", "-c", plan, "--detailed-exitcode")
+	run := w.mustMirror(0, nil, "sync", "-c", plan, "--no-progress")
+	for _, tag := range []string{"1.1.0", "1.0.0"} {
+		want := fmt.Sprintf("oci://%s/opentofu-modules/acme/greeting/null?tag=%s", w.reg.Host, tag)
+		if !strings.Contains(run.stdout, want) {
+			t.Fatalf("sync does not report the dependency %s:\n%s", want, run)
+		}
+	}
+	if strings.Contains(run.stdout+run.stderr, "greeting/null?tag=2.0.0") {
+		t.Fatalf("2.0.0 is outside ~> 1.0 but was mirrored:\n%s", run)
+	}
+	w.mustMirror(0, nil, "plan", "-c", plan, "--detailed-exitcode")
+
+	// Across the air gap: export with the inside's plan (its registry is
+	// what the rewritten sources name), import, apply there.
+	inside := w.sub(t)
+	inside.reg = testregistry.New(t, testregistry.WithTLS())
+	inside.dir = t.TempDir()
+	inside.caBundle = filepath.Join(inside.dir, "ca-bundle.pem")
+	writeFile(t, inside.caBundle, string(inside.reg.CACertPEM))
+	insidePlan := inside.writeDepsPlan(inside.reg, "inside.yaml")
+	bundle := filepath.Join(t.TempDir(), "bundle.tar")
+	w.mustMirror(0, nil, "export", "-c", insidePlan, "--output", bundle, "--no-progress")
+
+	w.up.Stop()
+	want := "greeting 1.1.0 / x 1.0.0"
+	w.applyApp(fmt.Sprintf("oci://%s/opentofu-modules/acme/app/null?tag=1.0.0", w.reg.Host), want)
+
+	inside.mustMirror(0, nil, "import", "-c", insidePlan, bundle, "--no-progress")
+	inside.applyApp(fmt.Sprintf("oci://%s/opentofu-modules/acme/app/null?tag=1.0.0", inside.reg.Host), want)
+}
+
+// writeDepsPlan writes a plan mirroring acme/app/null 1.0.0 into reg with
+// module_dependencies: rewrite.
+func (w *world) writeDepsPlan(reg *testregistry.Registry, file string) string {
+	w.t.Helper()
+	svc := w.up.Services()
+	plan := fmt.Sprintf(`version: 1
+module_dependencies: rewrite
+target:
+  registry: %q
+  ca_file: %q
+upstream:
+  ca_file: %q
+  hosts:
+    %s:
+      services:
+        providers.v1: %q
+        modules.v1: %q
+modules:
+  - source: acme/app/null
+    versions: "1.0.0"
+`, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"])
+	path := filepath.Join(w.dir, file)
+	writeFile(w.t, path, plan)
+	return path
+}
+
+// applyApp runs tofu init and apply on a root module calling source, with
+// no way to any upstream, and checks the output.
+func (w *world) applyApp(source, want string) {
+	w.t.Helper()
+	dir := w.t.TempDir()
+	writeFile(w.t, filepath.Join(dir, "main.tf"), fmt.Sprintf("module \"app\" {\n  source = %q\n}\n\noutput \"text\" {\n  value = module.app.text\n}\n", source))
+	cliConfig := filepath.Join(w.t.TempDir(), "empty.tofurc")
+	writeFile(w.t, cliConfig, "# no host block: the upstream is out of reach\n")
+	w.runTofu(dir, cliConfig, "init", "-input=false")
+	w.runTofu(dir, cliConfig, "apply", "-auto-approve", "-input=false")
+	if got := w.runTofu(dir, cliConfig, "output", "-raw", "text"); got != want {
+		w.t.Fatalf("output %q, want %q", got, want)
+	}
+}
