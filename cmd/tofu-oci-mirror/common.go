@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -113,7 +115,21 @@ func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, 
 		sync.WithSpoolDir(c.String("spool-dir")),
 		sync.WithLogger(e.logger),
 		sync.WithProgress(progress),
+		sync.WithModuleFetcher(modsource.New(modsource.WithHTTPFetcher(up), modsource.WithNetrc(netrcPath()),
+			modsource.WithLogger(e.logger), modsource.WithTempDir(c.String("spool-dir")))),
 	)
+}
+
+// netrcPath is the .netrc OpenTofu's getter reads for module archives:
+// $NETRC, else ~/.netrc.
+func netrcPath() string {
+	if p := os.Getenv("NETRC"); p != "" {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".netrc")
+	}
+	return ""
 }
 
 // showProgress reports whether progress bars may be drawn.

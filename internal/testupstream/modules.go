@@ -77,6 +77,14 @@ func (s *Server) ServeTerraformGet(path, source string) {
 	s.terraformGet[path] = source
 }
 
+// RequireBasicAuth makes GETs of URL+path answer 401 unless they carry
+// HTTP basic authentication as user and password (what a .netrc gives).
+func (s *Server) RequireBasicAuth(path, user, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.basicAuth[path] = [2]string{user, password}
+}
+
 type moduleVersionsResponse struct {
 	Modules []moduleVersions `json:"modules"`
 }
@@ -136,7 +144,15 @@ func (s *Server) handleArchive(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	data := s.archives[r.URL.Path]
 	source, redirect := s.terraformGet[r.URL.Path]
+	want, locked := s.basicAuth[r.URL.Path]
 	s.mu.Unlock()
+	if locked {
+		if u, p, ok := r.BasicAuth(); !ok || u != want[0] || p != want[1] {
+			w.Header().Set("WWW-Authenticate", `Basic realm="modules"`)
+			writeError(w, http.StatusUnauthorized, "Unauthorized")
+			return
+		}
+	}
 	if redirect {
 		w.Header().Set("X-Terraform-Get", source)
 		w.WriteHeader(http.StatusNoContent)

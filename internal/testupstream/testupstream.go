@@ -70,10 +70,12 @@ type Server struct {
 	archives  map[string][]byte    // by URL path
 	// terraformGet holds ServeTerraformGet's answers, by URL path.
 	terraformGet map[string]string
-	discovery    map[string]string // nil: 404
-	faults       []*fault
-	counts       UpstreamCounts
-	requests     []RecordedRequest
+	// basicAuth holds RequireBasicAuth's user and password, by URL path.
+	basicAuth map[string][2]string
+	discovery map[string]string // nil: 404
+	faults    []*fault
+	counts    UpstreamCounts
+	requests  []RecordedRequest
 
 	// closing is closed before the server shuts down, releasing handlers
 	// that Stall or Hang holds.
@@ -141,6 +143,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		modules:      map[string]*module{},
 		archives:     map[string][]byte{},
 		terraformGet: map[string]string{},
+		basicAuth:    map[string][2]string{},
 		discovery:    map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
 		closing:      make(chan struct{}),
 	}

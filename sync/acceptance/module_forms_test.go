@@ -302,3 +302,44 @@ func compressed(t *testing.T, data []byte, name string, args ...string) []byte {
 	}
 	return out
 }
+
+// TestAcceptanceModuleNetrc: an archive behind HTTP basic authentication
+// installs with the .netrc login for its host:port, in tofu (go-getter's
+// Netrc: true) and in our sync alike, and the trees match; without the
+// .netrc both fail.
+func TestAcceptanceModuleNetrc(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.up.ServeArchive("/private/p.tgz", gzipped(t, formTar(t)))
+	w.up.RequireBasicAuth("/private/p.tgz", "alice", "s3cret")
+	w.up.AddModule("acme", "private", "null", "1.0.0", w.up.URL+"/private/p.tgz")
+	netrc := filepath.Join(w.dir, "netrc")
+	writeFile(t, netrc, "machine "+w.up.Host+"\n  login alice\n  password s3cret\n")
+	env := []string{"NETRC=" + netrc}
+
+	upstreamRC := filepath.Join(w.dir, "modules-upstream.tofurc")
+	writeFile(t, upstreamRC, fmt.Sprintf("host %q {\n  services = {\n    \"modules.v1\" = %q\n  }\n}\n", originHost, w.up.Services()["modules.v1"]))
+	plan := w.writeFormsPlan("netrc.yaml", []string{"private"})
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "main.tf"), "module \"m\" {\n  source  = \"acme/private/null\"\n  version = \"1.0.0\"\n}\n")
+	if out, err := testtools.RunTofuErr(t, w.tofu, dir, w.tofuEnv(upstreamRC), "init", "-input=false", "-no-color"); err == nil {
+		t.Fatalf("tofu installed without credentials:\n%s", out)
+	}
+	if r := w.mirror(nil, "sync", "-c", plan, "--no-progress"); r.code == 0 || !strings.Contains(r.stderr, "401") {
+		t.Fatalf("sync without .netrc: want a 401 failure:\n%s", r)
+	}
+
+	direct := w.installModule("source  = \"acme/private/null\"\n  version = \"1.0.0\"", upstreamRC, env)
+	run := w.mustMirror(0, env, "sync", "-c", plan, "--no-progress")
+	line := fmt.Sprintf("oci://%s/opentofu-modules/acme/private/null?tag=1.0.0", w.reg.Host)
+	if !strings.Contains(run.stdout, line) {
+		t.Fatalf("sync output lacks %s:\n%s", line, run)
+	}
+	emptyRC := filepath.Join(w.dir, "empty.tofurc")
+	writeFile(t, emptyRC, "# no host block\n")
+	mirrored := w.installModule(fmt.Sprintf("source = %q", line), emptyRC, nil)
+	if a, b := treeOf(t, direct), treeOf(t, mirrored); len(a) == 0 || !slices.Equal(a, b) {
+		t.Fatalf("trees differ:\n%s\n---\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+}

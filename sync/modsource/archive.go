@@ -52,7 +52,13 @@ func (f *Fetcher) fetchArchive(ctx context.Context, src Source, dst string) (int
 		}
 		n, err = rf.FetchWithRegistryCredentials(ctx, src.CredentialsHost, src.URL, spool, f.limits.MaxArchiveSize)
 	} else {
-		n, err = f.http.Fetch(ctx, src.URL, spool, f.limits.MaxArchiveSize)
+		get := src.URL
+		if src.Kind == KindArchive { // OpenTofu's registry client, not go-getter, fetches direct downloads
+			if get, err = f.withNetrc(src.URL); err != nil {
+				return 0, err
+			}
+		}
+		n, err = f.http.Fetch(ctx, get, spool, f.limits.MaxArchiveSize)
 	}
 	if errors.Is(err, upstream.ErrTooLarge) {
 		return n, fmt.Errorf("%w: download over %d bytes: %w", ErrArchiveTooLarge, f.limits.MaxArchiveSize, err)

@@ -92,6 +92,11 @@ type Fetcher struct {
 	lookOnce gosync.Once
 	gitBin   string
 	gitErr   error
+
+	netrcPath string
+	netrcOnce gosync.Once
+	netrc     *netrc
+	netrcErr  error
 }
 
 // Option configures a [Fetcher].
@@ -111,6 +116,14 @@ func WithGit(path string) Option { return func(f *Fetcher) { f.gitPath = path } 
 // HTTP header passed through the environment (never on the command line);
 // default $GITHUB_TOKEN. Empty means none.
 func WithGitHubToken(token string) Option { return func(f *Fetcher) { f.githubToken = token } }
+
+// WithNetrc makes archive downloads and X-Terraform-Get lookups send the
+// login of the .netrc file at path for the URL's host[:port] (or its
+// default entry) as HTTP basic authentication, as OpenTofu's getter does
+// (Netrc: true); the caller passes $NETRC or ~/.netrc. A missing file is
+// no credentials; "" (the default) reads none. Git reads ~/.netrc itself,
+// as it does for OpenTofu; direct registry downloads never use it.
+func WithNetrc(path string) Option { return func(f *Fetcher) { f.netrcPath = path } }
 
 // WithLimits bounds archives.
 func WithLimits(l Limits) Option { return func(f *Fetcher) { f.limits = l } }
@@ -212,7 +225,11 @@ func (f *Fetcher) fetchTerraformGet(ctx context.Context, src Source, dst string,
 	q := u.Query()
 	q.Add("terraform-get", "1")
 	u.RawQuery = q.Encode() // go-getter re-encodes the query the same way
-	header, body, err := tg.TerraformGet(ctx, u.String(), maxMetaBody)
+	ask, err := f.withNetrc(u.String())
+	if err != nil {
+		return err
+	}
+	header, body, err := tg.TerraformGet(ctx, ask, maxMetaBody)
 	if err != nil {
 		return err
 	}
