@@ -92,7 +92,7 @@ func (e *Executor) rewriteDependencies(ctx context.Context, d *moduleDeps, fetch
 		e.logger.Info("rewrote module dependency", "module", chain[len(chain)-1], "file", r.File, "line", r.Line, "from", r.From, "to", r.To)
 	}
 	for _, p := range problems {
-		warnings = append(warnings, "module dependency not rewritten: "+p.Error())
+		warnings = append(warnings, p.Error())
 	}
 	return warnings, nil
 }

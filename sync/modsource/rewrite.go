@@ -33,9 +33,11 @@ type Rewrite struct {
 	From, To string
 }
 
-// Problem is a registry source RewriteRegistrySources could not rewrite:
-// a .tf.json file, a source or version that is not a literal string, a
-// file HCL cannot parse, or an address resolve refused.
+// Problem is a registry source RewriteRegistrySources could not rewrite
+// (a .tf.json file, a source or version that is not a literal string, a
+// file HCL cannot parse, an address resolve refused), or a module block
+// whose git, http or other remote source tofu init would fetch from
+// outside the air gap.
 type Problem struct {
 	// File is the slash-separated path inside the package; Line is 0 when
 	// the problem is the whole file.
@@ -226,6 +228,9 @@ func rewriteBlock(file string, src []byte, b *hclsyntax.Block, resolve ResolveFu
 	}
 	addr, ok := RegistryAddress(source)
 	if !ok {
+		if outside(source) {
+			return nil, nil, &Problem{File: file, Line: line, Message: fmt.Sprintf("module %q: source %q is fetched from outside the air gap by tofu init; only registry sources are mirrored and rewritten", b.Labels[0], Redact(source))}
+		}
 		return nil, nil, nil
 	}
 	constraint := ""
@@ -246,6 +251,18 @@ func rewriteBlock(file string, src []byte, b *hclsyntax.Block, resolve ResolveFu
 		edits = append(edits, lineCut(src, version.SrcRange))
 	}
 	return &Rewrite{File: file, Line: line, Module: b.Labels[0], Address: addr.String(), Constraint: constraint, From: source, To: to}, edits, nil
+}
+
+// outside reports whether a module source that is not a registry address
+// names a remote package (git, http, the github.com shorthand, s3, ...)
+// rather than a local path or an oci:// copy.
+func outside(source string) bool {
+	s := strings.TrimSpace(source)
+	switch {
+	case s == "", strings.HasPrefix(s, "./"), strings.HasPrefix(s, "../"), strings.HasPrefix(s, "/"), strings.HasPrefix(s, "oci://"):
+		return false
+	}
+	return true
 }
 
 // literalString is the value of a string expression without variables or

@@ -157,6 +157,7 @@ func TestRewriteRegistrySources(t *testing.T) {
 	wantProblems := []string{
 		"broken.tf: cannot parse",
 		`json.tf.json:4: module "j": registry source "acme/vpc/aws" is in JSON syntax`,
+		`main.tf:19: module "git": source "git::https://example.com/r.git?ref=v1" is fetched from outside the air gap`,
 		`main.tf:23: module "dynamic": source is not a literal string`,
 		`nested/extra.tofu:2: module "inner": acme/missing/aws: no mirrored version meets the constraint`,
 	}
