@@ -1,0 +1,89 @@
+package sync_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestModuleDependenciesRewrite drives module_dependencies: rewrite over a
+// real upstream and registry: transitive dependencies within each block's
+// constraint (pre-releases only when named), a dependency shared by two
+// packages mirrored once, a cycle and an unmirrorable dependency failing
+// their package (which is then not tagged), and a second run doing nothing.
+func TestModuleDependenciesRewrite(t *testing.T) {
+	h := newHarness(t)
+	add := func(name, version, mainTF string) {
+		path := fmt.Sprintf("/archives/%s-%s.tgz", name, version)
+		h.up.AddModule("acme", name, "null", version, path)
+		h.up.ServeArchive(path, tgz(t, map[string]string{"main.tf": mainTF}))
+	}
+	call := func(label, source, version string) string {
+		s := fmt.Sprintf("module %q {\n  source = %q\n", label, source)
+		if version != "" {
+			s += fmt.Sprintf("  version = %q\n", version)
+		}
+		return s + "}\n"
+	}
+	add("a", "1.0.0", call("b", "acme/b/null", "~> 1.0")+call("c", "acme/c/null", ""))
+	add("b", "1.0.0", "# old\n")
+	add("b", "1.5.0", call("c", "acme/c/null", "1.0.0"))
+	add("b", "2.0.0", "# outside ~> 1.0\n")
+	add("c", "1.0.0", "# leaf\n")
+	add("c", "1.1.0-beta", "# a pre-release, never picked without being named\n")
+	add("loop1", "1.0.0", call("x", "acme/loop2/null", ""))
+	add("loop2", "1.0.0", call("x", "acme/loop1/null", ""))
+	add("broken", "1.0.0", call("x", "acme/missing/null", ""))
+	cfg := h.config(`module_dependencies: rewrite
+modules:
+  - source: acme/a/null
+    versions: "1.0.0"
+  - source: acme/loop1/null
+    versions: "1.0.0"
+  - source: acme/broken/null
+    versions: "1.0.0"
+`)
+	_, res := h.sync(cfg)
+	got := map[string]int{}
+	var lines []string
+	for _, it := range res.Items {
+		key := strings.TrimPrefix(it.Address, "registry.opentofu.org/acme/") + " " + it.Version + " " + it.State
+		got[key]++
+		lines = append(lines, key+" "+it.Error+" "+strings.Join(it.Warnings, "; "))
+	}
+	want := map[string]int{
+		"a/null 1.0.0 done": 1, "b/null 1.5.0 done": 1, "c/null 1.0.0 done": 1,
+		"loop1/null 1.0.0 failed": 1, "loop2/null 1.0.0 failed": 1, "broken/null 1.0.0 failed": 1,
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%q: %d items, want %d\n%s", k, got[k], n, strings.Join(lines, "\n"))
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("unexpected items:\n%s", strings.Join(lines, "\n"))
+	}
+	joined := strings.Join(lines, "\n")
+	for _, s := range []string{"dependency cycle: registry.opentofu.org/acme/loop1/null -> registry.opentofu.org/acme/loop2/null -> registry.opentofu.org/acme/loop1/null",
+		"mirrored as a dependency of registry.opentofu.org/acme/a/null -> registry.opentofu.org/acme/b/null"} {
+		if !strings.Contains(joined, s) {
+			t.Errorf("results lack %q:\n%s", s, joined)
+		}
+	}
+	if tags := h.tags("opentofu-modules/acme/broken/null"); len(tags) != 0 {
+		t.Errorf("a package whose dependency failed was tagged: %v", tags)
+	}
+	for repo, tags := range map[string]string{"a": "1.0.0", "b": "1.5.0", "c": "1.0.0"} {
+		if got := strings.Join(h.tags("opentofu-modules/acme/"+repo+"/null"), ","); got != tags {
+			t.Errorf("%s tags %q, want %q", repo, got, tags)
+		}
+	}
+
+	// Again: a is complete, so nothing of it or its dependencies moves.
+	_, again := h.sync(cfg)
+	for _, it := range again.Items {
+		if strings.Contains(it.Address, "/a/") && it.State != "unchanged" || strings.Contains(it.Address, "/c/") || strings.Contains(it.Address, "/b/") {
+			t.Errorf("second run: %s %s %s", it.Address, it.Version, it.State)
+		}
+	}
+}
