@@ -72,6 +72,8 @@ type Server struct {
 	terraformGet map[string]string
 	// basicAuth holds RequireBasicAuth's user and password, by URL path.
 	basicAuth map[string][2]string
+	// bearer holds RequireToken's tokens, by URL path.
+	bearer    map[string]string
 	discovery map[string]string // nil: 404
 	faults    []*fault
 	counts    UpstreamCounts
@@ -144,6 +146,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		archives:     map[string][]byte{},
 		terraformGet: map[string]string{},
 		basicAuth:    map[string][2]string{},
+		bearer:       map[string]string{},
 		discovery:    map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
 		closing:      make(chan struct{}),
 	}
