@@ -90,26 +90,7 @@ output "text" {
 // module_dependencies: rewrite.
 func (w *world) writeDepsPlan(reg *testregistry.Registry, file string) string {
 	w.t.Helper()
-	svc := w.up.Services()
-	plan := fmt.Sprintf(`version: 1
-module_dependencies: rewrite
-target:
-  registry: %q
-  ca_file: %q
-upstream:
-  ca_file: %q
-  hosts:
-    %s:
-      services:
-        providers.v1: %q
-        modules.v1: %q
-modules:
-  - source: acme/app/null
-    versions: "1.0.0"
-`, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"])
-	path := filepath.Join(w.dir, file)
-	writeFile(w.t, path, plan)
-	return path
+	return w.writeModulesPlan(reg, file, "module_dependencies: rewrite\n", "  - source: acme/app/null\n    versions: \"1.0.0\"\n")
 }
 
 // applyApp runs tofu init and apply on a root module calling source, with
@@ -118,8 +99,7 @@ func (w *world) applyApp(source, want string) {
 	w.t.Helper()
 	dir := w.t.TempDir()
 	writeFile(w.t, filepath.Join(dir, "main.tf"), fmt.Sprintf("module \"app\" {\n  source = %q\n}\n\noutput \"text\" {\n  value = module.app.text\n}\n", source))
-	cliConfig := filepath.Join(w.t.TempDir(), "empty.tofurc")
-	writeFile(w.t, cliConfig, "# no host block: the upstream is out of reach\n")
+	_, cliConfig := w.moduleCLIConfigs()
 	w.runTofu(dir, cliConfig, "init", "-input=false")
 	w.runTofu(dir, cliConfig, "apply", "-auto-approve", "-input=false")
 	if got := w.runTofu(dir, cliConfig, "output", "-raw", "text"); got != want {

@@ -46,10 +46,7 @@ func TestAcceptanceModuleDirectDownload(t *testing.T) {
 	w.up.AddModuleDirect("acme", "direct-creds", "null", "1.0.0", w.up.URL+"/private/direct-creds", true)
 	env := []string{"TF_TOKEN_registry_opentofu_org=" + token}
 
-	upstreamRC := filepath.Join(w.dir, "modules-upstream.tofurc")
-	writeFile(t, upstreamRC, fmt.Sprintf("host %q {\n  services = {\n    \"modules.v1\" = %q\n  }\n}\n", originHost, w.up.Services()["modules.v1"]))
-	emptyRC := filepath.Join(w.dir, "empty.tofurc")
-	writeFile(t, emptyRC, "# no host block\n")
+	upstreamRC, emptyRC := w.moduleCLIConfigs()
 	plan := w.writeFormsPlan("direct.yaml", []string{"direct-anon", "direct-creds"})
 	run := w.mustMirror(0, env, "sync", "-c", plan, "--no-progress")
 	for _, name := range []string{"direct-anon", "direct-creds"} {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testgit"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testtools"
 )
 
@@ -116,10 +117,7 @@ func TestAcceptanceModuleSourceForms(t *testing.T) {
 	w.mustMirror(2, gitEnv, "plan", "-c", plan, "--detailed-exitcode")
 	run := w.mustMirror(0, gitEnv, "sync", "-c", plan, "--no-progress")
 
-	upstreamRC := filepath.Join(w.dir, "modules-upstream.tofurc")
-	writeFile(t, upstreamRC, fmt.Sprintf("host %q {\n  services = {\n    \"modules.v1\" = %q\n  }\n}\n", originHost, w.up.Services()["modules.v1"]))
-	emptyRC := filepath.Join(w.dir, "empty.tofurc")
-	writeFile(t, emptyRC, "# no host block: the upstream is out of reach\n")
+	upstreamRC, emptyRC := w.moduleCLIConfigs()
 
 	for _, f := range accepted {
 		t.Run(f.name, func(t *testing.T) {
@@ -161,16 +159,36 @@ func TestAcceptanceModuleSourceForms(t *testing.T) {
 // writeFormsPlan writes a plan mirroring acme/NAME/null 1.0.0 for names.
 func (w *world) writeFormsPlan(file string, names []string) string {
 	w.t.Helper()
-	svc := w.up.Services()
-	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\ntarget:\n  registry: %q\n  ca_file: %q\nupstream:\n  ca_file: %q\n  hosts:\n    %s:\n      services:\n        providers.v1: %q\n        modules.v1: %q\nmodules:\n",
-		w.reg.Host, w.reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"])
+	var mods strings.Builder
 	for _, n := range names {
-		fmt.Fprintf(&b, "  - source: acme/%s/null\n    versions: \"1.0.0\"\n", n)
+		fmt.Fprintf(&mods, "  - source: acme/%s/null\n    versions: \"1.0.0\"\n", n)
 	}
+	return w.writeModulesPlan(w.reg, file, "", mods.String())
+}
+
+// writeModulesPlan writes file: a plan into reg whose registry.opentofu.org
+// is the test upstream, with extraTop lines at the top level and the
+// modules list entries given.
+func (w *world) writeModulesPlan(reg *testregistry.Registry, file, extraTop, entries string) string {
+	w.t.Helper()
+	svc := w.up.Services()
+	plan := fmt.Sprintf("version: 1\n%starget:\n  registry: %q\n  ca_file: %q\nupstream:\n  ca_file: %q\n  hosts:\n    %s:\n      services:\n        providers.v1: %q\n        modules.v1: %q\nmodules:\n%s",
+		extraTop, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"], entries)
 	path := filepath.Join(w.dir, file)
-	writeFile(w.t, path, b.String())
+	writeFile(w.t, path, plan)
 	return path
+}
+
+// moduleCLIConfigs writes the two CLI configurations of the module
+// differentials: one reaching the test upstream's module registry, one
+// reaching nothing.
+func (w *world) moduleCLIConfigs() (upstreamRC, emptyRC string) {
+	w.t.Helper()
+	upstreamRC = filepath.Join(w.t.TempDir(), "modules-upstream.tofurc")
+	writeFile(w.t, upstreamRC, fmt.Sprintf("host %q {\n  services = {\n    \"modules.v1\" = %q\n  }\n}\n", originHost, w.up.Services()["modules.v1"]))
+	emptyRC = filepath.Join(w.t.TempDir(), "empty.tofurc")
+	writeFile(w.t, emptyRC, "# no host block: the upstream is out of reach\n")
+	return upstreamRC, emptyRC
 }
 
 // installModule runs tofu init on a root module calling module "m" with
@@ -317,8 +335,7 @@ func TestAcceptanceModuleNetrc(t *testing.T) {
 	writeFile(t, netrc, "machine "+w.up.Host+"\n  login alice\n  password s3cret\n")
 	env := []string{"NETRC=" + netrc}
 
-	upstreamRC := filepath.Join(w.dir, "modules-upstream.tofurc")
-	writeFile(t, upstreamRC, fmt.Sprintf("host %q {\n  services = {\n    \"modules.v1\" = %q\n  }\n}\n", originHost, w.up.Services()["modules.v1"]))
+	upstreamRC, emptyRC := w.moduleCLIConfigs()
 	plan := w.writeFormsPlan("netrc.yaml", []string{"private"})
 
 	dir := t.TempDir()
@@ -336,8 +353,6 @@ func TestAcceptanceModuleNetrc(t *testing.T) {
 	if !strings.Contains(run.stdout, line) {
 		t.Fatalf("sync output lacks %s:\n%s", line, run)
 	}
-	emptyRC := filepath.Join(w.dir, "empty.tofurc")
-	writeFile(t, emptyRC, "# no host block\n")
 	mirrored := w.installModule(fmt.Sprintf("source = %q", line), emptyRC, nil)
 	if a, b := treeOf(t, direct), treeOf(t, mirrored); len(a) == 0 || !slices.Equal(a, b) {
 		t.Fatalf("trees differ:\n%s\n---\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
