@@ -67,11 +67,12 @@ func (p *Planner) attachModuleDependencies(cfg *config.Config, plan *Plan) {
 
 // rewriteDependencies rewrites the registry module blocks of the package
 // in pkgDir (module name at chain's end) to oci:// copies, mirroring each
-// dependency version first. It returns the warnings to show for name:
-// blocks it could not rewrite, per file and line. A dependency that could
+// dependency version first. It returns the warnings to show for the
+// package (blocks it could not rewrite, per file and line) and the oci://
+// sources written, which the manifest records for later plans. A dependency that could
 // not be mirrored fails the package: published half-rewritten, its tag
 // would count as complete and never be retried.
-func (e *Executor) rewriteDependencies(ctx context.Context, d *moduleDeps, fetcher ModuleSourceFetcher, pkgDir string, chain []string, add func(ItemResult)) ([]string, error) {
+func (e *Executor) rewriteDependencies(ctx context.Context, d *moduleDeps, fetcher ModuleSourceFetcher, pkgDir string, chain []string, add func(ItemResult)) (warnings, rewritten []string, err error) {
 	var failed []error
 	resolve := func(addr, constraint string) (string, error) {
 		src, err := e.dependency(ctx, d, fetcher, addr, constraint, chain, add)
@@ -82,19 +83,19 @@ func (e *Executor) rewriteDependencies(ctx context.Context, d *moduleDeps, fetch
 	}
 	rewrites, problems, err := modsource.RewriteRegistrySources(pkgDir, resolve)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(failed) > 0 {
-		return nil, errors.Join(failed...)
+		return nil, nil, errors.Join(failed...)
 	}
-	var warnings []string
 	for _, r := range rewrites {
 		e.logger.Info("rewrote module dependency", "module", chain[len(chain)-1], "file", r.File, "line", r.Line, "from", r.From, "to", r.To)
+		rewritten = append(rewritten, r.To)
 	}
 	for _, p := range problems {
 		warnings = append(warnings, p.Error())
 	}
-	return warnings, nil
+	return warnings, rewritten, nil
 }
 
 // dependency returns the oci:// source of the newest upstream version of

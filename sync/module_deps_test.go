@@ -79,6 +79,23 @@ modules:
 		}
 	}
 
+	// The next plan shows, without downloading, what a's blocks now call.
+	var shown []string
+	for _, mp := range h.plan(cfg).Modules {
+		for _, v := range mp.Versions {
+			if strings.HasSuffix(mp.Address, "/a/null") {
+				shown = v.RewrittenDependencies
+			}
+		}
+	}
+	wantShown := []string{
+		"oci://" + h.reg.Host + "/opentofu-modules/acme/b/null?tag=1.5.0",
+		"oci://" + h.reg.Host + "/opentofu-modules/acme/c/null?tag=1.0.0",
+	}
+	if strings.Join(shown, " ") != strings.Join(wantShown, " ") {
+		t.Errorf("plan shows a's rewritten dependencies %v, want %v", shown, wantShown)
+	}
+
 	// Again: a is complete, so nothing of it or its dependencies moves.
 	_, again := h.sync(cfg)
 	for _, it := range again.Items {

@@ -92,6 +92,10 @@ type ModuleVersionPlan struct {
 	// those not in the plan.
 	Dependencies        []string `json:"dependencies,omitempty"`
 	MissingDependencies []string `json:"missing_dependencies,omitempty"`
+	// RewrittenDependencies are, for a complete version mirrored with
+	// module_dependencies: rewrite, the oci:// sources its registry module
+	// blocks were rewritten to (the dependencies it added).
+	RewrittenDependencies []string `json:"rewritten_dependencies,omitempty"`
 	// Detail explains a conflict.
 	Detail         string `json:"detail,omitempty"`
 	ExistingDigest string `json:"existing_digest,omitempty"`
@@ -244,7 +248,7 @@ func (p *Planner) compareModule(ctx context.Context, repo string, vp *ModuleVers
 	}
 	info := manifest.ModulePackageInfoOf(raw)
 	vp.State = StateComplete
-	vp.Subdir, vp.Dependencies = info.Subdir, info.Dependencies
+	vp.Subdir, vp.Dependencies, vp.RewrittenDependencies = info.Subdir, info.Dependencies, info.Rewritten
 	vp.ExistingDigest = desc.Digest.String()
 	return nil
 }
@@ -427,9 +431,10 @@ func (e *Executor) publishModuleVersion(ctx context.Context, fetcher ModuleSourc
 		return finish(fmt.Errorf("%s: %w", name, err))
 	}
 
+	var rewritten []string
 	if deps != nil {
-		warnings, err := e.rewriteDependencies(ctx, deps, fetcher, pkgDir, chain, add)
-		if err != nil {
+		var warnings []string
+		if warnings, rewritten, err = e.rewriteDependencies(ctx, deps, fetcher, pkgDir, chain, add); err != nil {
 			return finish(fmt.Errorf("%s: %w", name, err))
 		}
 		it.Warnings = append(it.Warnings, warnings...)
@@ -467,7 +472,7 @@ func (e *Executor) publishModuleVersion(ctx context.Context, fetcher ModuleSourc
 		}
 		it.Uploaded += zipDesc.Size
 	}
-	art, err := manifest.ModulePackageAnnotated(zipDesc, manifest.ModulePackageInfo{Subdir: pkg.Subdir, Dependencies: depAddrs})
+	art, err := manifest.ModulePackageAnnotated(zipDesc, manifest.ModulePackageInfo{Subdir: pkg.Subdir, Dependencies: depAddrs, Rewritten: rewritten})
 	if err != nil {
 		return finish(fmt.Errorf("%s: %w", name, err))
 	}
