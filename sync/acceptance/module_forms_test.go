@@ -119,21 +119,27 @@ func TestAcceptanceModuleSourceForms(t *testing.T) {
 
 	upstreamRC, emptyRC := w.moduleCLIConfigs()
 
+	// Both pinned OpenTofu lines (1.10, the oldest with oci://, and 1.12)
+	// install each form from upstream; the oci:// copy must match both.
+	tofus := map[string]string{"tofu-1.10": w.tofu, "tofu-1.12": tofu112(t)}
 	for _, f := range accepted {
 		t.Run(f.name, func(t *testing.T) {
 			ws := w.sub(t)
-			direct := ws.installModule(fmt.Sprintf("source  = %q\n  version = \"1.0.0\"", "acme/"+f.name+"/null"), upstreamRC, gitEnv)
 			m := regexp.MustCompile(`source = "(oci://[^"]*/acme/` + regexp.QuoteMeta(f.name) + `/null[^"]*)"`).FindStringSubmatch(run.stdout)
 			if m == nil {
 				t.Fatalf("sync printed no oci:// source for acme/%s/null:\n%s", f.name, run.stdout)
 			}
-			mirrored := ws.installModule(fmt.Sprintf("source = %q", m[1]), emptyRC, nil)
-			a, b := treeOf(t, direct), treeOf(t, mirrored)
-			if len(a) == 0 {
-				t.Fatal("tofu installed an empty package from upstream")
-			}
-			if !slices.Equal(a, b) {
-				t.Fatalf("trees differ:\nfrom upstream:\n%s\nfrom oci://:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+			mirrored := treeOf(t, ws.installModule(fmt.Sprintf("source = %q", m[1]), emptyRC, nil))
+			for label, bin := range tofus {
+				wv := *ws
+				wv.tofu = bin
+				direct := treeOf(t, wv.installModule(fmt.Sprintf("source  = %q\n  version = \"1.0.0\"", "acme/"+f.name+"/null"), upstreamRC, gitEnv))
+				if len(direct) == 0 {
+					t.Fatalf("%s installed an empty package from upstream", label)
+				}
+				if !slices.Equal(direct, mirrored) {
+					t.Fatalf("trees differ:\n%s from upstream:\n%s\nfrom oci://:\n%s", label, strings.Join(direct, "\n"), strings.Join(mirrored, "\n"))
+				}
 			}
 		})
 	}
@@ -142,10 +148,12 @@ func TestAcceptanceModuleSourceForms(t *testing.T) {
 		t.Run("refused/"+f.name, func(t *testing.T) {
 			ws := w.sub(t)
 			w.up.AddModule("acme", f.name, "null", "1.0.0", f.location)
-			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf("module \"m\" {\n  source  = %q\n  version = \"1.0.0\"\n}\n", "acme/"+f.name+"/null"))
-			if out, err := testtools.RunTofuErr(t, ws.tofu, dir, append(ws.tofuEnv(upstreamRC), gitEnv...), "init", "-input=false", "-no-color"); err == nil {
-				t.Fatalf("tofu installed %s, which we refuse:\n%s", f.location, out)
+			for label, bin := range tofus {
+				dir := t.TempDir()
+				writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf("module \"m\" {\n  source  = %q\n  version = \"1.0.0\"\n}\n", "acme/"+f.name+"/null"))
+				if out, err := testtools.RunTofuErr(t, bin, dir, append(ws.tofuEnv(upstreamRC), gitEnv...), "init", "-input=false", "-no-color"); err == nil {
+					t.Fatalf("%s installed %s, which we refuse:\n%s", label, f.location, out)
+				}
 			}
 			p := ws.writeFormsPlan("refused-"+f.name+".yaml", []string{f.name})
 			r := ws.mirror(gitEnv, "sync", "-c", p, "--no-progress")
