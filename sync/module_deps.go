@@ -27,6 +27,12 @@ import (
 // maxDependencyDepth bounds chains of modules calling modules.
 const maxDependencyDepth = 16
 
+// errDependencyCycle marks a block calling a module already being mirrored
+// up the chain, typically an example directory calling its own package by
+// its registry address. The block is left as written, with a warning:
+// failing the package over a file tofu never loads would be worse.
+var errDependencyCycle = errors.New("dependency cycle")
+
 // moduleDeps resolves and mirrors the registry modules packages call. It
 // is shared by every module version of one execution.
 type moduleDeps struct {
@@ -68,15 +74,16 @@ func (p *Planner) attachModuleDependencies(cfg *config.Config, plan *Plan) {
 // rewriteDependencies rewrites the registry module blocks of the package
 // in pkgDir (module name at chain's end) to oci:// copies, mirroring each
 // dependency version first. It returns the warnings to show for the
-// package (blocks it could not rewrite, per file and line) and the oci://
-// sources written, which the manifest records for later plans. A dependency that could
-// not be mirrored fails the package: published half-rewritten, its tag
-// would count as complete and never be retried.
+// package (blocks it could not rewrite, per file and line, cycles
+// included) and the oci:// sources written, which the manifest records for
+// later plans. A dependency that could not be mirrored fails the package:
+// published half-rewritten, its tag would count as complete and never be
+// retried.
 func (e *Executor) rewriteDependencies(ctx context.Context, d *moduleDeps, fetcher ModuleSourceFetcher, pkgDir string, chain []string, add func(ItemResult)) (warnings, rewritten []string, err error) {
 	var failed []error
 	resolve := func(addr, constraint string) (string, error) {
 		src, err := e.dependency(ctx, d, fetcher, addr, constraint, chain, add)
-		if err != nil {
+		if err != nil && !errors.Is(err, errDependencyCycle) {
 			failed = append(failed, fmt.Errorf("dependency %s %q: %w", addr, constraint, err))
 		}
 		return src, err
@@ -103,7 +110,7 @@ func (e *Executor) rewriteDependencies(ctx context.Context, d *moduleDeps, fetch
 // when the target lacks it. Concurrent callers share one mirroring.
 func (e *Executor) dependency(ctx context.Context, d *moduleDeps, fetcher ModuleSourceFetcher, addr, constraint string, chain []string, add func(ItemResult)) (string, error) {
 	if slices.Contains(chain, addr) {
-		return "", fmt.Errorf("dependency cycle: %s -> %s", strings.Join(chain, " -> "), addr)
+		return "", fmt.Errorf("%w: %s -> %s", errDependencyCycle, strings.Join(chain, " -> "), addr)
 	}
 	if len(chain) >= maxDependencyDepth {
 		return "", fmt.Errorf("more than %d levels of module dependencies: %s", maxDependencyDepth, strings.Join(chain, " -> "))

@@ -389,13 +389,18 @@ func parseHTTP(rest string) (Source, error) {
 	case known && format == "":
 		return Source{}, fmt.Errorf("%w: %q names the single-file decompressor %q, which cannot unpack a module package (OpenTofu refuses it too)", ErrUnsupportedSource, Redact(rest), key)
 	case !known:
-		// No decompressor: OpenTofu asks the URL (archive parameter and
-		// all) for the real source.
+		// No decompressor: OpenTofu asks the URL for the real source. Like
+		// go-getter, drop archive= and checksum= (a checksum must parse,
+		// but only a file download would check it).
 		if q.Has("checksum") {
-			return Source{}, fmt.Errorf("%w: ?checksum= on %q, which names no archive format: OpenTofu only checks checksums of archives", ErrUnsupportedSource, Redact(rest))
+			if _, _, err := checksumHash(q.Get("checksum")); err != nil {
+				return Source{}, err
+			}
 		}
-		if fromParam {
-			u.RawQuery = strings.Join(slices.DeleteFunc(strings.Split(u.RawQuery, "&"), func(p string) bool { return strings.HasPrefix(p, "archive=") }), "&")
+		if fromParam || q.Has("checksum") {
+			u.RawQuery = strings.Join(slices.DeleteFunc(strings.Split(u.RawQuery, "&"), func(p string) bool {
+				return strings.HasPrefix(p, "archive=") || strings.HasPrefix(p, "checksum=")
+			}), "&")
 		}
 		return Source{Kind: KindHTTP, URL: u.String()}, nil
 	}
