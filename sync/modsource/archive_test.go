@@ -318,6 +318,8 @@ func seedArchives(t testing.TB) [][]byte {
 		zipBytes(t, file("../evil", "x")),
 		tarBytes(t, true, symlink("l", "."), symlink("d/x", "../l/..")),
 		tarBytes(t, true, symlink("l", "/tmp"), file("l/x", "y")),
+		xzBytes(t, tarBytes(t, false, dir("m/"), file("m/main.tf", "# m\n"), symlink("m/l", "../../x"))),
+		compressCLI(t, tarBytes(t, false, file("a.tf", "a"), hardlink("b", "a.tf"), file("../c", "c")), "bzip2", "-c"),
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 
 // compressCLI pipes data through a real compressor (bzip2 -c), as a module
 // author's release tooling would.
-func compressCLI(t *testing.T, data []byte, name string, args ...string) []byte {
+func compressCLI(t testing.TB, data []byte, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdin = bytes.NewReader(data)
@@ -33,7 +33,7 @@ func compressCLI(t *testing.T, data []byte, name string, args ...string) []byte 
 	return out
 }
 
-func xzBytes(t *testing.T, data []byte) []byte {
+func xzBytes(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := xz.NewWriter(&buf)
