@@ -385,7 +385,7 @@ func (e *Executor) moduleVersion(ctx context.Context, sem chan struct{}, fetcher
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
-		it.Action, it.State = "create", ItemFailed
+		it.Action, it.State, it.Source = "create", ItemFailed, ""
 		it.Err = fmt.Errorf("module %s %s: %w: %w", mp.Address, vp.Version, ErrInterrupted, ctx.Err())
 		return it
 	}

@@ -46,7 +46,8 @@ type Plan struct {
 	Target    string         `json:"target"`
 	Providers []ProviderPlan `json:"providers"`
 	Modules   []ModulePlan   `json:"modules"`
-	// ModuleDependencies is the plan file's module_dependencies policy.
+	// ModuleDependencies is the plan file's module_dependencies policy
+	// when it is rewrite; empty means warn (the JSON then leaves it out).
 	ModuleDependencies config.ModuleDependencies `json:"module_dependencies,omitempty"`
 
 	// deps, set for module_dependencies: rewrite, mirrors and rewrites the
