@@ -8,7 +8,7 @@ import (
 
 // TestModuleDependenciesRewrite drives module_dependencies: rewrite over a
 // real upstream and registry: transitive dependencies within each block's
-// constraint (pre-releases only when named), a dependency shared by two
+// constraint (a pre-release only when named exactly), a dependency shared by two
 // packages mirrored once, a cycle left as written with a warning (as an
 // example directory calling its own package would be), an unmirrorable
 // dependency failing its package (which is then not tagged), and a second
@@ -36,6 +36,7 @@ func TestModuleDependenciesRewrite(t *testing.T) {
 	add("loop1", "1.0.0", call("x", "acme/loop2/null", ""))
 	add("loop2", "1.0.0", call("x", "acme/loop1/null", ""))
 	add("broken", "1.0.0", call("x", "acme/missing/null", ""))
+	add("pre", "1.0.0", call("x", "acme/c/null", "1.1.0-beta"))
 	cfg := h.config(`module_dependencies: rewrite
 modules:
   - source: acme/a/null
@@ -43,6 +44,8 @@ modules:
   - source: acme/loop1/null
     versions: "1.0.0"
   - source: acme/broken/null
+    versions: "1.0.0"
+  - source: acme/pre/null
     versions: "1.0.0"
 `)
 	_, res := h.sync(cfg)
@@ -56,6 +59,7 @@ modules:
 	want := map[string]int{
 		"a/null 1.0.0 done": 1, "b/null 1.5.0 done": 1, "c/null 1.0.0 done": 1,
 		"loop1/null 1.0.0 done": 1, "loop2/null 1.0.0 done": 1, "broken/null 1.0.0 failed": 1,
+		"pre/null 1.0.0 done": 1, "c/null 1.1.0-beta done": 1,
 	}
 	for k, n := range want {
 		if got[k] != n {
@@ -75,7 +79,7 @@ modules:
 	if tags := h.tags("opentofu-modules/acme/broken/null"); len(tags) != 0 {
 		t.Errorf("a package whose dependency failed was tagged: %v", tags)
 	}
-	for repo, tags := range map[string]string{"a": "1.0.0", "b": "1.5.0", "c": "1.0.0"} {
+	for repo, tags := range map[string]string{"a": "1.0.0", "b": "1.5.0", "c": "1.0.0,1.1.0-beta"} {
 		if got := strings.Join(h.tags("opentofu-modules/acme/"+repo+"/null"), ","); got != tags {
 			t.Errorf("%s tags %q, want %q", repo, got, tags)
 		}
