@@ -51,7 +51,15 @@ type depCall struct {
 	done   chan struct{}
 	source string // oci:// source, //subdir included
 	err    error
+	// waitingOn is the call this one's mirroring waits for, under
+	// moduleDeps.mu: two packages calling each other, reached from two
+	// roots at once, would otherwise wait for each other forever.
+	waitingOn *depCall
 }
+
+// depCallKey keys, in a context, the depCall whose package is being
+// mirrored (none for the plan's own modules).
+type depCallKey struct{}
 
 // attachModuleDependencies gives plan what the executor needs to rewrite
 // dependencies when cfg asks for it. It costs nothing until a package
@@ -132,14 +140,31 @@ func (e *Executor) dependency(ctx context.Context, d *moduleDeps, fetcher Module
 	}
 	tag := manifest.Tag(ver)
 	key := repo + ":" + tag
+	self, _ := ctx.Value(depCallKey{}).(*depCall)
 	d.mu.Lock()
 	call, running := d.calls[key]
 	if !running {
 		call = &depCall{done: make(chan struct{})}
 		d.calls[key] = call
 	}
+	if running && self != nil {
+		for c := call; c != nil; c = c.waitingOn {
+			if c == self {
+				d.mu.Unlock()
+				return "", fmt.Errorf("%w: %s -> %s, which is being mirrored for another module and waits for this one", errDependencyCycle, strings.Join(chain, " -> "), addr)
+			}
+		}
+		self.waitingOn = call
+	}
 	d.mu.Unlock()
 	if running {
+		defer func() {
+			if self != nil {
+				d.mu.Lock()
+				self.waitingOn = nil
+				d.mu.Unlock()
+			}
+		}()
 		select {
 		case <-call.done:
 			return call.source, call.err
@@ -148,7 +173,7 @@ func (e *Executor) dependency(ctx context.Context, d *moduleDeps, fetcher Module
 		}
 	}
 	defer close(call.done)
-	call.source, call.err = e.ensureDependency(ctx, d, fetcher, a, repo, ver, tag, append(slices.Clone(chain), addr), add)
+	call.source, call.err = e.ensureDependency(context.WithValue(ctx, depCallKey{}, call), d, fetcher, a, repo, ver, tag, append(slices.Clone(chain), addr), add)
 	return call.source, call.err
 }
 

@@ -1,9 +1,13 @@
 package sync_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 )
 
 // TestModuleDependenciesRewrite drives module_dependencies: rewrite over a
@@ -107,6 +111,45 @@ modules:
 	for _, it := range again.Items {
 		if strings.Contains(it.Address, "/a/") && it.State != "unchanged" || strings.Contains(it.Address, "/c/") || strings.Contains(it.Address, "/b/") {
 			t.Errorf("second run: %s %s %s", it.Address, it.Version, it.State)
+		}
+	}
+}
+
+// TestModuleDependenciesCrossCycle: two roots reach the cycle x <-> y from
+// both ends at once. Each mirroring may end up waiting for the other's;
+// the run must still finish, every package published, the cycle a warning.
+func TestModuleDependenciesCrossCycle(t *testing.T) {
+	for round := range 5 { // the interleaving differs from run to run
+		h := newHarness(t)
+		for name, body := range map[string]string{
+			"r1": "module \"x\" {\n  source = \"acme/x/null\"\n}\n",
+			"r2": "module \"y\" {\n  source = \"acme/y/null\"\n}\n",
+			"x":  "module \"y\" {\n  source = \"acme/y/null\"\n}\n",
+			"y":  "module \"x\" {\n  source = \"acme/x/null\"\n}\n",
+		} {
+			path := "/archives/" + name + ".tgz"
+			h.up.AddModule("acme", name, "null", "1.0.0", path)
+			h.up.ServeArchive(path, tgz(t, map[string]string{"main.tf": body}))
+		}
+		cfg := h.config("module_dependencies: rewrite\nmodules:\n  - source: acme/r1/null\n    versions: \"1.0.0\"\n  - source: acme/r2/null\n    versions: \"1.0.0\"\n")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		up, tg := h.clients(cfg)
+		p := sync.NewPlanner(up, tg).Plan(ctx, cfg, tg.String())
+		res := sync.NewExecutor(up, tg, sync.WithSpoolDir(t.TempDir()), sync.WithConcurrency(4)).Execute(ctx, p)
+		timedOut := ctx.Err()
+		cancel()
+		if timedOut != nil {
+			t.Fatalf("round %d: the run did not finish: %v", round, timedOut)
+		}
+		if err := res.Err(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		warned := false
+		for _, it := range res.Items {
+			warned = warned || strings.Contains(strings.Join(it.Warnings, " "), "dependency cycle")
+		}
+		if !warned {
+			t.Fatalf("round %d: no item warns about the cycle: %+v", round, res.Items)
 		}
 	}
 }
