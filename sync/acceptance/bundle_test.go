@@ -44,7 +44,7 @@ func TestAcceptanceBundle(t *testing.T) {
 	outside.dir = t.TempDir()
 	outsidePlan := outside.writePlan("= "+version, currentPlatform, other)
 	bundle := filepath.Join(outside.dir, "bundle.tar")
-	exp := outside.mustMirror(0, nil, "export", "-c", outsidePlan, "--baseline", inv, "--output", bundle, "--max-part-size", "8MiB", "--no-progress")
+	exp := outside.mustMirror(0, nil, "export", "-c", outsidePlan, "--baseline", inv, "--output", bundle, "--max-part-size", "8MiB", "--no-progress", "--sign-key", outside.bundleKey.PrivateFile)
 	if !strings.Contains(exp.stdout, "Export: 1 artifacts") {
 		t.Fatalf("export summary: %s", exp)
 	}

@@ -114,7 +114,7 @@ func WithGit(path string) Option { return func(f *Fetcher) { f.gitPath = path } 
 
 // WithGitHubToken sets the token git sends to https://github.com/ as an
 // HTTP header passed through the environment (never on the command line);
-// default $GITHUB_TOKEN. Empty means none.
+// default none.
 func WithGitHubToken(token string) Option { return func(f *Fetcher) { f.githubToken = token } }
 
 // WithNetrc makes archive downloads and X-Terraform-Get lookups send the
@@ -141,7 +141,7 @@ func WithGitHook(hook func(args []string)) Option { return func(f *Fetcher) { f.
 
 // New returns a Fetcher.
 func New(opts ...Option) *Fetcher {
-	f := &Fetcher{gitPath: "git", githubToken: os.Getenv("GITHUB_TOKEN"), logger: slog.New(slog.DiscardHandler)}
+	f := &Fetcher{gitPath: "git", logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(f)
 	}
