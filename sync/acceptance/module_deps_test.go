@@ -14,7 +14,11 @@ import (
 // (~> 1.0, so 1.1.0 and not 2.0.0) from its root and, through a local
 // module, a //subdir of it; the plan names only acme/app/null. After sync
 // and with the upstream stopped, the real tofu installs and applies the
-// app from oci:// alone, and again inside an air gap from a bundle.
+// app from oci:// alone, and again inside an air gap from a signed bundle.
+// Import admits only what the inside's plan selects, and which modules a
+// package calls is in the packages, not the plan: the inside's plan lists
+// the dependency too (acme/greeting/null ~> 1.0), and the bundle carries
+// each version once.
 func TestAcceptanceModuleDependenciesRewrite(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -74,9 +78,27 @@ output "text" {
 	inside.dir = t.TempDir()
 	inside.caBundle = filepath.Join(inside.dir, "ca-bundle.pem")
 	writeFile(t, inside.caBundle, string(inside.reg.CACertPEM))
-	insidePlan := inside.writeDepsPlan(inside.reg, "inside.yaml")
+	insidePlan := inside.writeModulesPlan(inside.reg, "inside.yaml", "module_dependencies: rewrite\n",
+		"  - source: acme/app/null\n    versions: \"1.0.0\"\n  - source: acme/greeting/null\n    versions: \"~> 1.0\"\n")
 	bundle := filepath.Join(t.TempDir(), "bundle.tar")
-	w.mustMirror(0, nil, "export", "-c", insidePlan, "--output", bundle, "--no-progress")
+	exp := w.mustMirror(0, nil, "export", "-c", insidePlan, "--output", bundle, "--no-progress", "--sign-key", w.bundleKey.PrivateFile)
+	// app 1.0.0, greeting 1.0.0 and 1.1.0: each once, though the plan
+	// lists greeting and the app's rewrite calls it.
+	if !strings.Contains(exp.stdout, "Export: 3 artifacts in the bundle") {
+		t.Fatalf("want 3 artifacts exported:\n%s", exp)
+	}
+
+	// The same bundle into a plan that lists only the app: the dependency
+	// versions are refused, by name, before anything is pushed.
+	narrow := w.sub(t)
+	narrow.reg = testregistry.New(t, testregistry.WithTLS())
+	narrow.dir = t.TempDir()
+	narrowPlan := narrow.writeDepsPlan(narrow.reg, "narrow.yaml")
+	refused := narrow.mirror(nil, "import", "-c", narrowPlan, bundle, "--no-progress")
+	if refused.code == 0 || !strings.Contains(refused.stdout+refused.stderr, "module registry.opentofu.org/acme/greeting/null 1.1.0: ") ||
+		!strings.Contains(refused.stdout+refused.stderr, "has no module entry for it") {
+		t.Fatalf("import into a plan without the dependency: want a refusal naming it:\n%s", refused)
+	}
 
 	w.up.Stop()
 	want := "greeting 1.1.0 / x 1.0.0"

@@ -175,13 +175,13 @@ func (w *world) writeFormsPlan(file string, names []string) string {
 }
 
 // writeModulesPlan writes file: a plan into reg whose registry.opentofu.org
-// is the test upstream, with extraTop lines at the top level and the
-// modules list entries given.
+// is the test upstream, with extraTop lines at the top level, the modules
+// list entries given and the world's trust section (its bundle key).
 func (w *world) writeModulesPlan(reg *testregistry.Registry, file, extraTop, entries string) string {
 	w.t.Helper()
 	svc := w.up.Services()
-	plan := fmt.Sprintf("version: 1\n%starget:\n  registry: %q\n  ca_file: %q\nupstream:\n  ca_file: %q\n  hosts:\n    %s:\n      services:\n        providers.v1: %q\n        modules.v1: %q\nmodules:\n%s",
-		extraTop, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"], entries)
+	plan := fmt.Sprintf("version: 1\n%starget:\n  registry: %q\n  ca_file: %q\nupstream:\n  ca_file: %q\n  hosts:\n    %s:\n      services:\n        providers.v1: %q\n        modules.v1: %q\nmodules:\n%s%s",
+		extraTop, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"], entries, w.trustSection())
 	path := filepath.Join(w.dir, file)
 	writeFile(w.t, path, plan)
 	return path
