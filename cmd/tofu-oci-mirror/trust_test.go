@@ -77,7 +77,9 @@ func TestKeysExportAndPinnedProviderKeys(t *testing.T) {
 	}
 }
 
-func writePinnedPlan(t *testing.T, e *cliEnv, keys string) { writePinnedPlanFor(t, e, e.reg.Host, keys) }
+func writePinnedPlan(t *testing.T, e *cliEnv, keys string) {
+	writePinnedPlanFor(t, e, e.reg.Host, keys)
+}
 
 // writePinnedPlanFor writes e's plan for registry with trust.provider_keys.
 func writePinnedPlanFor(t *testing.T, e *cliEnv, registry, keys string) {
