@@ -31,7 +31,7 @@ func TestModuleDependenciesProblems(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"version: 1\nmodule_dependencies: Rewrite\n", `mirror.yaml:2:22: module_dependencies must be "warn" or "rewrite", not "Rewrite"`},
 		{"version: 1\nmodule_dependencies: [rewrite]\n", `mirror.yaml:2:22: module_dependencies must be a string, not a list`},
-		{"version: 1\nmodule_dependency: rewrite\n", `mirror.yaml:2:1: unknown key "module_dependency" in the plan; known keys: version, target, upstream, platforms, providers, modules, module_dependencies`},
+		{"version: 1\nmodule_dependency: rewrite\n", `mirror.yaml:2:1: unknown key "module_dependency" in the plan; known keys: version, target, upstream, platforms, providers, modules, module_dependencies, trust`},
 	} {
 		_, err := Parse("mirror.yaml", []byte(tc.yaml))
 		var le *LoadError
