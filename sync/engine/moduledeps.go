@@ -48,7 +48,7 @@ type moduleDeps struct {
 type depRun struct {
 	*moduleDeps
 	lister    ModuleSource
-	inventory target.Inventory
+	inventory target.TagReader
 
 	mu    sync.Mutex
 	calls map[string]*depCall // by "repository:tag"
