@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
@@ -42,6 +43,20 @@ type env struct {
 }
 
 func setup(c *cli.Context) (*env, error) {
+	e, err := setupLogging(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.loadPlan(c); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// setupLogging builds the stderr logger, a readable one on a terminal
+// unless --log-format was given, for a command that may run without a
+// plan file (scan); loadPlan completes the env.
+func setupLogging(c *cli.Context) (*env, error) {
 	e := &env{term: detectTerminal(c.App.ErrWriter, os.Getenv)}
 	var logTo io.Writer = c.App.ErrWriter
 	format := c.String("log-format")
@@ -57,15 +72,20 @@ func setup(c *cli.Context) (*env, error) {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
 	e.logger = logger
+	return e, nil
+}
+
+// loadPlan reads the plan file (-c) and the trust policy it pins.
+func (e *env) loadPlan(c *cli.Context) error {
 	cfg, err := config.Load(c.String("config"))
 	if err != nil {
-		return nil, cli.Exit(err.Error(), exitFailed)
+		return cli.Exit(err.Error(), exitFailed)
 	}
 	e.cfg = cfg
 	if e.policy, err = trustPolicy(cfg); err != nil {
-		return nil, cli.Exit(err.Error(), exitFailed)
+		return cli.Exit(err.Error(), exitFailed)
 	}
-	return e, nil
+	return nil
 }
 
 // newLogger builds the stderr logger: "text" and "json" are the machine
@@ -140,7 +160,7 @@ func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.
 		engine.WithConcurrency(c.Int("concurrency")),
 		engine.WithSpoolDir(c.String("spool-dir")),
 		engine.WithLogger(e.logger),
-		engine.WithModuleSourceOptions(modsource.WithGitHubToken(os.Getenv("GITHUB_TOKEN"))),
+		engine.WithModuleSourceOptions(modsource.WithGitHubToken(os.Getenv("GITHUB_TOKEN")), modsource.WithNetrc(netrcPath())),
 	}
 	if progress != nil {
 		opts = append(opts, engine.WithProgress(progress))
@@ -161,6 +181,18 @@ func (e *env) plan(c *cli.Context, progress func(item.Event)) (*engine.Plan, *en
 	}
 	eng := engine.New(up, tg, tg, e.engineOptions(c, progress)...)
 	return eng.Plan(c.Context, e.cfg, tg.String()), eng, tg, nil
+}
+
+// netrcPath is the .netrc OpenTofu's getter reads for module archives:
+// $NETRC, else ~/.netrc.
+func netrcPath() string {
+	if p := os.Getenv("NETRC"); p != "" {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".netrc")
+	}
+	return ""
 }
 
 func concurrencyFlag() cli.Flag {

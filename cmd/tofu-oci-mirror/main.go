@@ -57,6 +57,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			inventoryCommand(),
 			exportCommand(),
 			importCommand(),
+			lockCommand(),
+			scanCommand(),
 			keysCommand(),
 			versionCommand(),
 		}),

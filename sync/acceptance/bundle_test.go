@@ -28,8 +28,14 @@ func TestAcceptanceBundle(t *testing.T) {
 	work := w.workDir(version)
 	w.runTofu(work, w.upstreamCLIConfig(), "providers", "lock", "-platform="+currentPlatform, "-platform="+other)
 
+	// The operator exports the provider keys once on the connected side,
+	// reviews them and carries them across: the inside pins them.
+	keys := filepath.Join(t.TempDir(), "provider-keys")
+	w.mustMirror(0, nil, "keys", "export", "-c", w.writePlan("= "+version, currentPlatform, other), keys)
+
 	// The inside: its own registry, its own plan file and CA bundle.
 	inside := w.sub(t)
+	inside.trust = fmt.Sprintf("  provider_keys: %q\n", keys)
 	inside.reg = testregistry.New(t, testregistry.WithTLS())
 	inside.dir = t.TempDir()
 	inside.caBundle = filepath.Join(inside.dir, "ca-bundle.pem")

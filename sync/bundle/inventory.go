@@ -70,7 +70,7 @@ type InventoryPlatform struct {
 
 // Reader is what TakeInventory reads from a target.
 type Reader interface {
-	target.Inventory
+	target.TagReader
 	target.ManifestFetcher
 }
 

@@ -57,7 +57,7 @@ type ModuleFetcher interface {
 // value is not usable; see [New]. It is safe for concurrent use.
 type Engine struct {
 	up          Upstream
-	inventory   target.Inventory
+	inventory   target.TagReader
 	publisher   target.Publisher // nil: plan only
 	modules     ModuleFetcher
 	concurrency int
@@ -107,7 +107,7 @@ func WithModuleSourceOptions(opts ...modsource.Option) Option {
 // from inv, and publishing to pub (nil for an engine that only plans). For
 // a registry inv and pub are the same [target.Target]; export plans
 // against a baseline and publishes into a staging directory.
-func New(up Upstream, inv target.Inventory, pub target.Publisher, opts ...Option) *Engine {
+func New(up Upstream, inv target.TagReader, pub target.Publisher, opts ...Option) *Engine {
 	e := &Engine{up: up, inventory: inv, publisher: pub, concurrency: 4, logger: slog.New(slog.DiscardHandler), progress: func(item.Event) {}}
 	for _, o := range opts {
 		o(e)

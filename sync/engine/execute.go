@@ -24,6 +24,12 @@ type run struct {
 	copier *copygraph.Copier
 	slots  *sched.Limit
 	inPlan map[string]bool // the plan's module addresses, lower-cased
+	// deps mirrors the registry modules packages call, for a plan with
+	// module_dependencies: rewrite; nil otherwise.
+	deps *depRun
+	// add records a finished item: dependencies mirrored for a package
+	// are items of their own.
+	add func(item.Result)
 }
 
 // Execute copies what plan says is missing. Per-item failures are kept in
@@ -35,9 +41,6 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 	res := &item.Run{Start: time.Now()}
 	e.progress(item.Event{Total: plan.total()})
 	spool.CleanStale(e.spoolDir, e.logger)
-	breaker := target.NewBreaker(e.publisher)
-	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
-		inPlan: modulesInPlan(plan)}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	add := func(it item.Result) {
@@ -46,6 +49,10 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 		mu.Unlock()
 		e.progress(item.Event{Item: &it})
 	}
+	breaker := target.NewBreaker(e.publisher)
+	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
+		inPlan: modulesInPlan(plan), add: add}
+	r.deps = r.dependencies(plan)
 	for _, en := range plan.entries() {
 		base := item.Result{Kind: en.kind, Address: en.address, Repository: en.repository}
 		if en.err != nil {

@@ -1,6 +1,10 @@
 package faulttest_test
 
 import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -151,5 +155,97 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	// have to go again.
 	if again := faults.StoredAgain(before); len(again) > 2 {
 		t.Fatalf("the run after SIGTERM uploaded again: %v", again)
+	}
+}
+
+// floodBundle writes a bundle claiming n blobs of size bytes of mediaType
+// for acme/big 1.0.0, all carried: what a hostile connected side could
+// send to exhaust memory.
+func floodBundle(t *testing.T, path, mediaType string, n int, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	blob := make([]byte, size)
+	type ref struct {
+		Digest    string `json:"digest"`
+		Size      int64  `json:"size"`
+		MediaType string `json:"media_type"`
+		Inside    bool   `json:"inside"`
+		Manifest  bool   `json:"manifest,omitempty"`
+	}
+	var refs []ref
+	var digests []string
+	for i := range n {
+		binary.BigEndian.PutUint64(blob, uint64(i)) // n different blobs
+		sum := sha256.Sum256(blob)
+		d := "sha256:" + hex.EncodeToString(sum[:])
+		digests = append(digests, d)
+		refs = append(refs, ref{Digest: d, Size: size, MediaType: mediaType, Inside: true})
+	}
+	index := []byte(`{"schemaVersion":2}`)
+	isum := sha256.Sum256(index)
+	idx := "sha256:" + hex.EncodeToString(isum[:])
+	refs = append(refs, ref{Digest: idx, Size: int64(len(index)), MediaType: "application/vnd.oci.image.index.v1+json", Inside: true, Manifest: true})
+	meta, _ := json.Marshal(map[string]any{"format": "tofu-oci-mirror-bundle", "format_version": 1, "artifacts": []any{map[string]any{
+		"kind": "provider", "address": "registry.opentofu.org/acme/big", "version": "1.0.0", "tag": "1.0.0",
+		"manifest": map[string]any{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idx, "size": len(index)},
+		"blobs":    refs}}})
+	tw := tar.NewWriter(f)
+	write := func(name string, body []byte) {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		_, _ = tw.Write(body)
+	}
+	write("tofu-oci-mirror-bundle.json", meta)
+	for i, d := range digests {
+		binary.BigEndian.PutUint64(blob, uint64(i))
+		write("blobs/sha256/"+strings.TrimPrefix(d, "sha256:"), blob)
+	}
+	write("blobs/sha256/"+strings.TrimPrefix(idx, "sha256:"), index)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMemoryStaysFlatForFloodsOfSmallBlobs: a bundle of 150 blobs of
+// 4 MiB each, typed as provenance layers (which import reads into memory
+// to check) or as anything else (streamed to the registry), never raises
+// import's peak RSS near 100 MB: the first is refused from the metadata,
+// before a blob is read; the second is streamed and spooled.
+func TestMemoryStaysFlatForFloodsOfSmallBlobs(t *testing.T) {
+	up := testupstream.New(t)
+	reg := testregistry.New(t, testregistry.WithFilesystem(t.TempDir()))
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "mirror.yaml")
+	yaml := fmt.Sprintf("version: 1\ntarget:\n  registry: %q\n  insecure: true\nupstream:\n  ca_file: %q\nplatforms: [linux_amd64]\nproviders:\n  - source: acme/big\n    versions: \"1.0.0\"\n", reg.Host, up.CAFile)
+	if err := os.WriteFile(plan, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ mediaType, says string }{
+		{"text/plain; charset=utf-8", "provenance blobs"},
+		{"application/octet-stream", "not an OpenTofu provider index"},
+	} {
+		bundle := filepath.Join(t.TempDir(), "flood.tar")
+		floodBundle(t, bundle, c.mediaType, 150, 4<<20)
+		report := filepath.Join(t.TempDir(), "report.json")
+		cmd := exec.Command(mirrorBin, "import", "-c", plan, bundle, "--no-progress", "--allow-unsigned-bundle", "--report", report, "--spool-dir", t.TempDir())
+		cmd.Env = []string{"HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.says) {
+			t.Fatalf("%s flood: %v, want a refusal saying %q:\n%s", c.mediaType, err, c.says, out)
+		}
+		var rep struct {
+			PeakRSS int64 `json:"peak_rss_bytes"`
+		}
+		raw, _ := os.ReadFile(report)
+		if json.Unmarshal(raw, &rep) != nil || rep.PeakRSS == 0 {
+			t.Fatalf("report: %s", raw)
+		}
+		t.Logf("150 x 4 MiB %s blobs: import peak RSS %.1f MB", c.mediaType, float64(rep.PeakRSS)/1e6)
+		if rep.PeakRSS > 100e6 {
+			t.Errorf("%s flood: peak RSS %.1f MB, want under 100 MB", c.mediaType, float64(rep.PeakRSS)/1e6)
+		}
 	}
 }

@@ -63,9 +63,10 @@ type ManifestPusher interface {
 	PutManifest(ctx context.Context, repo string, a manifest.Artifact, tag string) error
 }
 
-// Inventory is what planning reads of a target: its tags and the manifest
-// behind a tag.
-type Inventory interface {
+// TagReader is what planning reads of a target: its tags and the manifest
+// behind a tag. (Not to be confused with bundle.Inventory, the JSON record
+// of what a target holds, which a bundle.Baseline turns into one.)
+type TagReader interface {
 	TagLister
 	TagResolver
 }
@@ -80,7 +81,7 @@ type Publisher interface {
 
 // Reader is everything that reads a target: verify and the inventory use it.
 type Reader interface {
-	Inventory
+	TagReader
 	ManifestFetcher
 	ManifestChecker
 	BlobChecker

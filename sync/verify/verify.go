@@ -34,7 +34,7 @@ import (
 
 // Target is what [Run] reads of the target; [target.Target] is one.
 type Target interface {
-	target.Inventory
+	target.TagReader
 	target.ManifestFetcher
 	target.BlobChecker
 	target.BlobFetcher
