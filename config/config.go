@@ -69,9 +69,28 @@ type Config struct {
 	Providers []Provider
 	// Modules are the module entries in file order.
 	Modules []Module
+	// ModuleDependencies says what to do with registry modules that a
+	// mirrored package's module blocks call: ModuleDependenciesWarn (the
+	// default, also for a zero Config) or ModuleDependenciesRewrite.
+	ModuleDependencies ModuleDependencies
 	// Trust is what is accepted as signed; see [Trust].
 	Trust Trust
 }
+
+// ModuleDependencies is the plan's module_dependencies policy.
+type ModuleDependencies string
+
+// Module dependency policies.
+const (
+	// ModuleDependenciesWarn mirrors packages as they are and warns about
+	// registry modules they call that the plan lacks; "" means the same.
+	ModuleDependenciesWarn ModuleDependencies = "warn"
+	// ModuleDependenciesRewrite mirrors the registry modules a package
+	// calls too (transitively, within each block's version constraint)
+	// and rewrites the package's module blocks to their oci:// copies,
+	// since OpenTofu has no module mirror to find them otherwise.
+	ModuleDependenciesRewrite ModuleDependencies = "rewrite"
+)
 
 // Target is the OCI registry (or local layout) the mirror writes to.
 type Target struct {

@@ -109,7 +109,7 @@ func (w *walker) syntaxError(err error) {
 
 // plan reads the top-level mapping.
 func (w *walker) plan(root *yaml.Node) *Config {
-	top := w.mapping(root, "the plan", "version", "target", "upstream", "platforms", "providers", "modules", "trust")
+	top := w.mapping(root, "the plan", "version", "target", "upstream", "platforms", "providers", "modules", "module_dependencies", "trust")
 	if top == nil {
 		return nil
 	}
@@ -127,6 +127,7 @@ func (w *walker) plan(root *yaml.Node) *Config {
 	cfg.Platforms = defaults
 	providers := w.providers(top["providers"].value, defaults, defaultsState)
 	modules := w.modules(top["modules"].value)
+	cfg.ModuleDependencies = w.moduleDependencies(top["module_dependencies"].value)
 	w.repositories(tmpl, providers, modules)
 	for _, p := range providers {
 		cfg.Providers = append(cfg.Providers, p.Provider)
@@ -135,6 +136,21 @@ func (w *walker) plan(root *yaml.Node) *Config {
 		cfg.Modules = append(cfg.Modules, m.Module)
 	}
 	return cfg
+}
+
+// moduleDependencies reads module_dependencies: warn (the default) or
+// rewrite.
+func (w *walker) moduleDependencies(n *yaml.Node) ModuleDependencies {
+	s, ok := w.str(n, "module_dependencies")
+	if !ok || s == "" {
+		return ModuleDependenciesWarn
+	}
+	switch d := ModuleDependencies(s); d {
+	case ModuleDependenciesWarn, ModuleDependenciesRewrite:
+		return d
+	}
+	w.problemf(n, "module_dependencies must be %q or %q, not %q", ModuleDependenciesWarn, ModuleDependenciesRewrite, s)
+	return ModuleDependenciesWarn
 }
 
 func (w *walker) version(n *yaml.Node) int {

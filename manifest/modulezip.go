@@ -30,6 +30,10 @@ const (
 	// registry module addresses (HOST/NAMESPACE/NAME/SYSTEM) that module
 	// blocks of the package use; absent means none.
 	ModuleDependenciesAnnotation = "com.github.tofu-oci-mirror.module.dependencies"
+	// ModuleRewrittenAnnotation lists, comma-separated and sorted, the
+	// oci:// sources the package's registry module blocks were rewritten
+	// to (module_dependencies: rewrite); absent means none.
+	ModuleRewrittenAnnotation = "com.github.tofu-oci-mirror.module.rewritten"
 )
 
 // zipEpochDate and zipEpochTime are the MS-DOS date and time of every
@@ -267,6 +271,9 @@ type ModulePackageInfo struct {
 	// Dependencies are registry module addresses the package's module
 	// blocks use; they are sorted and deduplicated when written.
 	Dependencies []string
+	// Rewritten are the oci:// sources its registry module blocks were
+	// rewritten to; sorted and deduplicated when written.
+	Rewritten []string
 }
 
 // ModulePackageAnnotated builds the image manifest of a module package, as
@@ -281,6 +288,11 @@ func ModulePackageAnnotated(zip descriptor.Descriptor, info ModulePackageInfo) (
 		deps := slices.Clone(info.Dependencies)
 		slices.Sort(deps)
 		ann[ModuleDependenciesAnnotation] = strings.Join(slices.Compact(deps), ",")
+	}
+	if len(info.Rewritten) > 0 {
+		rw := slices.Clone(info.Rewritten)
+		slices.Sort(rw)
+		ann[ModuleRewrittenAnnotation] = strings.Join(slices.Compact(rw), ",")
 	}
 	if len(ann) == 0 {
 		return ModulePackage(zip)
@@ -309,6 +321,9 @@ func ModulePackageInfoOf(raw []byte) ModulePackageInfo {
 	info := ModulePackageInfo{Subdir: m.Annotations[ModuleSubdirAnnotation]}
 	if deps := m.Annotations[ModuleDependenciesAnnotation]; deps != "" {
 		info.Dependencies = strings.Split(deps, ",")
+	}
+	if rw := m.Annotations[ModuleRewrittenAnnotation]; rw != "" {
+		info.Rewritten = strings.Split(rw, ",")
 	}
 	return info
 }

@@ -86,18 +86,9 @@ func runExport(c *cli.Context) error {
 	if maxPart > 0 && output == "-" {
 		return cli.Exit("--max-part-size needs --output FILE, not stdout", exitFailed)
 	}
-	sigPath := c.String("signature-output")
-	if sigPath == "" && output != "-" {
-		sigPath = output + bundle.SignatureSuffix
-	}
-	var signer *openpgp.Entity
-	if p := c.String("sign-key"); p != "" {
-		if output == "-" && c.String("signature-output") == "" {
-			return cli.Exit("--sign-key with --output - needs --signature-output FILE", exitFailed)
-		}
-		if signer, err = bundle.LoadSigningKey(p, []byte(os.Getenv(signPassphraseEnv))); err != nil {
-			return cli.Exit(fmt.Sprintf("--sign-key: %v", err), exitFailed)
-		}
+	signer, err := newBundleSigner(c, output)
+	if err != nil {
+		return err
 	}
 	var inv *bundle.Inventory
 	var baselineDigest digest.Digest
@@ -114,7 +105,7 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	progress, finish := progressReporter(c, e.logger, true, "downloading")
+	progress, finish := progressReporter(c, e, "Exporting", "planning", "exported")
 	exp, err := bundle.Export(c.Context, e.cfg, inv, bundle.ExportOptions{
 		ToolVersion: toolVersion(), PlanFile: planFile, BaselineDigest: baselineDigest, StageDir: c.String("stage-dir"),
 		Upstream: up, Engine: e.engineOptions(c, progress),
@@ -135,15 +126,8 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("writing the bundle: %v", err), exitFailed)
 	}
-	if signer != nil {
-		sig, err := exp.Sign(signer)
-		if err == nil {
-			err = atomicfile.WriteBytes(sigPath, 0o644, sig)
-		}
-		if err != nil {
-			return cli.Exit(fmt.Sprintf("signing the bundle: %v", err), exitFailed)
-		}
-		e.logger.Info("bundle signed", "key", signer.PrimaryKey.KeyIdString(), "signature", sigPath)
+	if err := signer.sign(e, exp); err != nil {
+		return err
 	}
 	res := exp.Result
 	summary := c.App.ErrWriter // stdout may be the bundle itself
@@ -207,10 +191,13 @@ func runImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	progress, finish := progressReporter(c, e, "Importing", "reading the bundle", "imported")
+	opts.Progress = progress
 	res, err := bundle.Import(c.Context, e.cfg, tg, r, opts)
+	finish()
 	for i := range res.Items {
 		if it := &res.Items[i]; it.State != item.Unchanged && err == nil {
-			logItem(e.logger, it)
+			logItem(e.logger, it, "imported")
 		}
 	}
 	printSummary(c, "Import", res)
@@ -219,6 +206,51 @@ func runImport(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("nothing was tagged: %v", err), exitFailed)
 	}
 	return finishRun(c, e, "import", tg.String(), res, res.Err())
+}
+
+// bundleSigner is export's --sign-key, and where the signature goes; a
+// nil one signs nothing.
+type bundleSigner struct {
+	key  *openpgp.Entity
+	path string
+}
+
+// newBundleSigner loads --sign-key (decrypted with $TOFU_OCI_MIRROR_SIGN_PASSPHRASE)
+// before any download, so a wrong passphrase fails at once.
+func newBundleSigner(c *cli.Context, output string) (*bundleSigner, error) {
+	p := c.String("sign-key")
+	if p == "" {
+		return nil, nil
+	}
+	s := &bundleSigner{path: c.String("signature-output")}
+	if s.path == "" {
+		if output == "-" {
+			return nil, cli.Exit("--sign-key with --output - needs --signature-output FILE", exitFailed)
+		}
+		s.path = output + bundle.SignatureSuffix
+	}
+	key, err := bundle.LoadSigningKey(p, []byte(os.Getenv(signPassphraseEnv)))
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("--sign-key: %v", err), exitFailed)
+	}
+	s.key = key
+	return s, nil
+}
+
+// sign writes the signature of the bundle written, atomically.
+func (s *bundleSigner) sign(e *env, exp *bundle.Exported) error {
+	if s == nil {
+		return nil
+	}
+	sig, err := exp.Sign(s.key)
+	if err == nil {
+		err = atomicfile.WriteBytes(s.path, 0o644, sig)
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("signing the bundle: %v", err), exitFailed)
+	}
+	e.logger.Info("bundle signed", "key", s.key.PrimaryKey.KeyIdString(), "signature", s.path)
+	return nil
 }
 
 // signPassphraseEnv holds the passphrase of export's --sign-key.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
@@ -16,7 +17,6 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
@@ -26,9 +26,9 @@ import (
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: config.DefaultFile, Usage: "plan file", EnvVars: []string{"TOFU_OCI_MIRROR_CONFIG"}},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json (default on a terminal: a readable format)"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		&cli.BoolFlag{Name: "no-progress", Usage: "never draw progress bars (they are drawn only when stderr is a terminal)"},
+		&cli.BoolFlag{Name: "no-progress", Usage: "never draw the progress display (it is drawn only when stderr is a terminal and TERM is not dumb)"},
 		&cli.StringFlag{Name: "docker-config", Usage: "Docker config.json with registry credentials (default: $DOCKER_CONFIG or ~/.docker/config.json, and credential helpers)"},
 	}
 }
@@ -38,31 +38,68 @@ type env struct {
 	cfg    *config.Config
 	logger *slog.Logger
 	policy provenance.Policy
+	term   terminal
+	screen *screen // stderr on a terminal; nil otherwise
 }
 
 func setup(c *cli.Context) (*env, error) {
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	e, err := setupLogging(c)
 	if err != nil {
-		return nil, cli.Exit(err.Error(), exitFailed)
+		return nil, err
 	}
-	cfg, err := config.Load(c.String("config"))
-	if err != nil {
-		return nil, cli.Exit(err.Error(), exitFailed)
+	if err := e.loadPlan(c); err != nil {
+		return nil, err
 	}
-	policy, err := trustPolicy(cfg)
-	if err != nil {
-		return nil, cli.Exit(err.Error(), exitFailed)
-	}
-	return &env{cfg: cfg, logger: logger, policy: policy}, nil
+	return e, nil
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+// setupLogging builds the stderr logger, a readable one on a terminal
+// unless --log-format was given, for a command that may run without a
+// plan file (scan); loadPlan completes the env.
+func setupLogging(c *cli.Context) (*env, error) {
+	e := &env{term: detectTerminal(c.App.ErrWriter, os.Getenv)}
+	var logTo io.Writer = c.App.ErrWriter
+	format := c.String("log-format")
+	if e.term.tty {
+		e.screen = newScreen(c.App.ErrWriter, e.term)
+		logTo = e.screen
+		if !c.IsSet("log-format") {
+			format = "human"
+		}
+	}
+	logger, err := newLogger(logTo, format, c.String("log-level"), e.term.color)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailed)
+	}
+	e.logger = logger
+	return e, nil
+}
+
+// loadPlan reads the plan file (-c) and the trust policy it pins.
+func (e *env) loadPlan(c *cli.Context) error {
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	e.cfg = cfg
+	if e.policy, err = trustPolicy(cfg); err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	return nil
+}
+
+// newLogger builds the stderr logger: "text" and "json" are the machine
+// formats (cron, log shippers); "human" is for a terminal, chosen when
+// --log-format was not given.
+func newLogger(w io.Writer, format, level string, color bool) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
+	case "human":
+		return slog.New(newHumanHandler(w, lv, color)), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
@@ -124,7 +161,7 @@ func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.
 		engine.WithConcurrency(c.Int("concurrency")),
 		engine.WithSpoolDir(c.String("spool-dir")),
 		engine.WithLogger(e.logger),
-		engine.WithModuleSourceOptions(modsource.WithGitHubToken(os.Getenv("GITHUB_TOKEN"))),
+		engine.WithModuleSourceOptions(modsource.WithGitHubToken(os.Getenv("GITHUB_TOKEN")), modsource.WithNetrc(netrcPath())),
 	}
 	if progress != nil {
 		opts = append(opts, engine.WithProgress(progress))
@@ -147,10 +184,16 @@ func (e *env) plan(c *cli.Context, progress func(item.Event)) (*engine.Plan, *en
 	return eng.Plan(c.Context, e.cfg, tg.String()), eng, tg, nil
 }
 
-// showProgress reports whether progress bars may be drawn.
-func showProgress(c *cli.Context) bool {
-	f, ok := c.App.ErrWriter.(*os.File)
-	return ok && !c.Bool("no-progress") && term.IsTerminal(int(f.Fd()))
+// netrcPath is the .netrc OpenTofu's getter reads for module archives:
+// $NETRC, else ~/.netrc.
+func netrcPath() string {
+	if p := os.Getenv("NETRC"); p != "" {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".netrc")
+	}
+	return ""
 }
 
 func concurrencyFlag() cli.Flag {

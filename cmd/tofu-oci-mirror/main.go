@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -48,7 +49,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:              toolVersion(),
 		HideVersion:          true,
 		EnableBashCompletion: true,
-		Commands: []*cli.Command{
+		Commands: withExamples([]*cli.Command{
 			planCommand(),
 			syncCommand(),
 			verifyCommand(),
@@ -61,7 +62,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			scanCommand(),
 			keysCommand(),
 			versionCommand(),
-		},
+		}),
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 	}
 }
@@ -73,7 +74,7 @@ func main() {
 	go func() {
 		s := <-sigs
 		// No new work starts; in-flight transfers stop and stay untagged.
-		fmt.Fprintf(os.Stderr, "tofu-oci-mirror: %s: stopping; nothing half-done is tagged, the next run completes the work (signal again to exit at once)\n", s)
+		fmt.Fprintf(stderrNow(), "tofu-oci-mirror: %s: stopping; nothing half-done is tagged, the next run completes the work (signal again to exit at once)\n", s)
 		cancel()
 		<-sigs
 		os.Exit(exitFailed)
@@ -86,6 +87,10 @@ func main() {
 // run executes the command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{"start": time.Now()}
+	if code, handled := unknownCommand(app, args, stderr); handled {
+		return code
+	}
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	if err == nil {
 		return exitOK

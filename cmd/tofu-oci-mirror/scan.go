@@ -28,10 +28,11 @@ func runScan(c *cli.Context) error {
 	if len(dirs) == 0 {
 		return cli.Exit("scan: name at least one configuration directory", exitFailed)
 	}
-	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	e, err := setupLogging(c)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailed)
+		return err
 	}
+	logger := e.logger
 	found := scan.Walk(dirs...)
 	for _, p := range found.Problems {
 		logger.Error("scan", "problem", p.String())
@@ -46,8 +47,7 @@ func runScan(c *cli.Context) error {
 		}
 		return nil
 	}
-	e, err := setup(c)
-	if err != nil {
+	if err := e.loadPlan(c); err != nil {
 		return err
 	}
 	tg, err := e.target(c)

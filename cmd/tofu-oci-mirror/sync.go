@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )
 
@@ -34,10 +32,10 @@ func runSync(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
-	// The display depends on the plan; the engine reports to it through
-	// this variable, set before Execute starts.
-	progress := func(item.Event) {}
-	plan, eng, tg, err := e.plan(c, func(ev item.Event) { progress(ev) })
+	// The display starts now: planning (discovery, retries) can take a while.
+	progress, finish := progressReporter(c, e, "Syncing", "planning", "copied")
+	defer finish()
+	plan, eng, tg, err := e.plan(c, progress)
 	if err != nil {
 		return err
 	}
@@ -51,9 +49,12 @@ func runSync(c *cli.Context) error {
 			e.logger.Warn(w, "module", mp.Address)
 		}
 	}
-	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
+	if _, human := e.logger.Handler().(*humanHandler); human {
+		e.logger.Info(fmt.Sprintf("plan: %s to copy into %s, %s", plural(plan.Pending(), "version"), plan.Target, plural(plan.Conflicts(), "conflict")))
+	} else {
+		e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
+	}
 
-	progress, finish := progressReporter(c, e.logger, plan.Pending() > 0, "downloading")
 	res := eng.Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
@@ -78,32 +79,39 @@ func finishRun(c *cli.Context, e *env, command, target string, res *item.Run, ru
 	return nil
 }
 
-// progressReporter draws a byte counter on a terminal and logs each item
-// that changed; finish clears the bar.
-func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what string) (func(item.Event), func()) {
-	var bar *progressbar.ProgressBar
-	if showProgress(c) && active {
-		bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(c.App.ErrWriter),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-		)
+// progressReporter draws the progress display on a terminal (unless
+// --no-progress or TERM=dumb) and logs each item that changed; finish
+// clears the display (calling it again does nothing). verb names the work
+// ("Syncing"), before what happens until the engine starts ("planning"),
+// done what happened to an item ("copied").
+func progressReporter(c *cli.Context, e *env, verb, before, done string) (func(item.Event), func()) {
+	var t *tracker
+	stop := func() {}
+	if e.screen != nil && !e.term.dumb && !c.Bool("no-progress") {
+		t = newTracker(verb, before, runStart(c))
+		stop = e.screen.show(func(w, h int) []string {
+			now := time.Now()
+			return t.frame(now, w, h, spinFrame(now))
+		}, 100*time.Millisecond)
 	}
 	report := func(ev item.Event) {
-		if bar != nil && ev.Bytes > 0 {
-			_ = bar.Add64(ev.Bytes)
+		if t != nil {
+			t.handle(ev, time.Now())
 		}
 		if it := ev.Item; it != nil && it.State != item.Unchanged {
-			logItem(logger, it)
+			logItem(e.logger, it, done)
 		}
 	}
-	return report, func() {
-		if bar != nil {
-			_ = bar.Finish()
-		}
+	return report, stop
+}
+
+// runStart is when this command line started, so a summary's duration
+// covers the whole run (discovery, retries, planning), not only the copy.
+func runStart(c *cli.Context) time.Time {
+	if t, ok := c.App.Metadata["start"].(time.Time); ok {
+		return t
 	}
+	return time.Now()
 }
 
 // printSummary writes the outcome of a run to stdout, and where it kept
@@ -112,27 +120,10 @@ func printSummary(c *cli.Context, what string, res *item.Run) {
 	down, upBytes := res.Bytes()
 	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
 		res.Count(item.Done), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted),
-		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
+		humanBytes(down), humanBytes(upBytes), time.Since(runStart(c)).Round(time.Millisecond))
 	if res.Provenance != "" {
 		fmt.Fprintf(c.App.Writer, "Provenance: %s.\n", res.Provenance)
 	}
-}
-func logItem(l *slog.Logger, it *item.Result) {
-	attrs := []any{string(it.Kind), it.Address, "version", it.Version, "state", it.State}
-	if len(it.Platforms) > 0 {
-		attrs = append(attrs, "platforms", it.Platforms)
-	}
-	if it.Uploaded > 0 {
-		attrs = append(attrs, "uploaded", humanBytes(it.Uploaded))
-	}
-	for _, w := range it.Warnings {
-		l.Warn(w, string(it.Kind), it.Address, "version", it.Version)
-	}
-	if it.Err != nil {
-		l.Error(it.Err.Error(), attrs...)
-		return
-	}
-	l.Info("copied", attrs...)
 }
 
 func humanBytes(n int64) string {

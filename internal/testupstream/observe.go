@@ -173,3 +173,7 @@ func (s *Server) ClearFaults() {
 	defer s.mu.Unlock()
 	s.faults = nil
 }
+
+// Stop shuts the server down now, as an upstream out of reach: requests
+// after it fail to connect. The cleanup New registered still runs.
+func (s *Server) Stop() { s.srv.Close() }

@@ -68,7 +68,13 @@ type Server struct {
 	providers map[string]*provider // by lower-case "namespace/type"
 	modules   map[string]*module   // by lower-case "namespace/name/system"
 	archives  map[string][]byte    // by URL path
-	discovery map[string]string    // nil: 404
+	// terraformGet holds ServeTerraformGet's answers, by URL path.
+	terraformGet map[string]string
+	// basicAuth holds RequireBasicAuth's user and password, by URL path.
+	basicAuth map[string][2]string
+	// bearer holds RequireToken's tokens, by URL path.
+	bearer    map[string]string
+	discovery map[string]string // nil: 404
 	faults    []*fault
 	counts    UpstreamCounts
 	requests  []RecordedRequest
@@ -133,13 +139,16 @@ func WithExpiredKey() Option { return func(o *options) { o.expiredKey = true } }
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{
-		t:         t,
-		opts:      options{packageSize: DefaultPackageSize},
-		providers: map[string]*provider{},
-		modules:   map[string]*module{},
-		archives:  map[string][]byte{},
-		discovery: map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
-		closing:   make(chan struct{}),
+		t:            t,
+		opts:         options{packageSize: DefaultPackageSize},
+		providers:    map[string]*provider{},
+		modules:      map[string]*module{},
+		archives:     map[string][]byte{},
+		terraformGet: map[string]string{},
+		basicAuth:    map[string][2]string{},
+		bearer:       map[string]string{},
+		discovery:    map[string]string{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/"},
+		closing:      make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(&s.opts)

@@ -56,6 +56,10 @@ type ImportOptions struct {
 	AllowUnsignedBundle bool
 	// ModuleLimits bound module packages (zero fields: sync's defaults).
 	ModuleLimits modsource.Limits
+	// Progress receives a Total once the bundle is checked against the
+	// target, then the Package events of each package (zip layer) it
+	// streams (nil: none).
+	Progress func(item.Event)
 }
 
 // importArtifact is one artifact of the bundle and what becomes of it here.
@@ -94,16 +98,9 @@ func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reade
 func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*item.Run, error) {
 	res := &item.Run{Start: time.Now()}
 	defer func() { res.End = time.Now() }()
-	if opts.SpoolDir != "" {
-		if fi, err := os.Stat(opts.SpoolDir); err != nil || !fi.IsDir() {
-			return res, fmt.Errorf("spool directory %s: not a directory (%v)", opts.SpoolDir, err)
-		}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return res, err
 	}
 	var file *offsetReader
 	if f, ok := r.(*os.File); ok {
@@ -112,6 +109,8 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 			r = file
 		}
 	}
+	// Before anything is pushed: the signature, the plan's say on every
+	// artifact, what the target holds.
 	tr := tar.NewReader(r)
 	meta, raw, err := readMetadata(tr)
 	if err != nil {
@@ -136,6 +135,49 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 		return res, fmt.Errorf("spool: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(work) }()
+	im := newImporter(tg, opts, policy, arts, file, work)
+	opts.Progress(item.Event{Total: im.total()})
+	if err := im.streamAll(ctx, tr, r); err != nil {
+		// Nothing was tagged: the next import of a good bundle resumes
+		// without uploading again what got in.
+		for _, a := range arts {
+			if a.pending {
+				a.item.Fail(err)
+			}
+		}
+		res.Items = items(arts)
+		return res, err
+	}
+	for _, a := range arts {
+		if a.pending {
+			im.publish(ctx, a)
+		}
+	}
+	res.Items = items(arts)
+	res.Provenance = im.prov.String()
+	return res, nil
+}
+
+// withDefaults fills the zero fields of o and checks the spool directory.
+func (o ImportOptions) withDefaults() (ImportOptions, error) {
+	if o.SpoolDir != "" {
+		if fi, err := os.Stat(o.SpoolDir); err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("spool directory %s: not a directory (%v)", o.SpoolDir, err)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Progress == nil {
+		o.Progress = func(item.Event) {}
+	}
+	return o, nil
+}
+
+func newImporter(tg ImportTarget, opts ImportOptions, policy provenance.Policy, arts []*importArtifact, file *offsetReader, work string) *importer {
 	im := &importer{tg: tg, opts: opts, policy: policy, arts: arts, file: file, work: work,
 		needs: map[digest.Digest][]*importArtifact{}, refs: map[digest.Digest]BlobRef{},
 		manifests: map[digest.Digest][]byte{}, layers: map[digest.Digest]string{}, seen: map[digest.Digest]bool{},
@@ -148,39 +190,25 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 			}
 		}
 	}
-	streamErr := im.stream(ctx, tr)
+	return im
+}
+
+// streamAll reads every entry and waits for every push, then checks the
+// bundle was whole: every blob it promised arrived, and (for parts)
+// nothing but padding follows the tar.
+func (im *importer) streamAll(ctx context.Context, tr *tar.Reader, r io.Reader) error {
+	err := im.stream(ctx, tr)
 	im.copier.Wait()
-	if streamErr == nil {
-		streamErr = im.uploadErr()
+	if err == nil {
+		err = im.uploadErr()
 	}
-	if streamErr == nil {
-		streamErr = im.checkComplete()
+	if err == nil {
+		err = im.checkComplete()
 	}
-	if streamErr == nil {
-		if end, ok := r.(interface{ End() error }); ok {
-			// Parts listed after the tar's end are read and checked too.
-			streamErr = end.End()
-		}
+	if end, ok := r.(interface{ End() error }); ok && err == nil {
+		err = end.End()
 	}
-	if streamErr != nil {
-		// Nothing was tagged: the next import of a good bundle resumes
-		// without uploading again what got in.
-		for _, a := range arts {
-			if a.pending {
-				a.item.Fail(streamErr)
-			}
-		}
-		res.Items = items(arts)
-		return res, streamErr
-	}
-	for _, a := range arts {
-		if a.pending {
-			im.publish(ctx, a)
-		}
-	}
-	res.Items = items(arts)
-	res.Provenance = im.prov.String()
-	return res, nil
+	return err
 }
 
 // bundlePolicy decides what vouches for the bundle's providers: the keys

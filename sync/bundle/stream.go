@@ -124,10 +124,13 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		im.manifests[d] = raw
 		return im.pushManifest(ctx, users, ref, raw)
 	}
-	content, release, err := im.take(hdr, tr, d, ref)
+	counter, done := im.progressOf(users, ref)
+	content, release, err := im.take(hdr, tr, d, ref, counter)
 	if err != nil {
+		done()
 		return err
 	}
+	release = endPackage(release, done)
 	if err := im.checkModules(users, ref, content); err != nil {
 		if release != nil {
 			_ = release()
@@ -139,8 +142,9 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 
 // take reads a blob entry through the hash and returns where its verified
 // bytes can be read again: the bundle file itself, a spool file, or (for a
-// provenance layer) a file kept until publish.
-func (im *importer) take(hdr *tar.Header, tr *tar.Reader, d digest.Digest, ref BlobRef) (copygraph.Source, func() error, error) {
+// provenance layer) a file kept until publish. The bytes read are also
+// written to count (progress).
+func (im *importer) take(hdr *tar.Header, tr *tar.Reader, d digest.Digest, ref BlobRef, count io.Writer) (copygraph.Source, func() error, error) {
 	h := sha256.New()
 	check := func(n int64, err error) error {
 		if err != nil {
@@ -176,7 +180,7 @@ func (im *importer) take(hdr *tar.Header, tr *tar.Reader, d digest.Digest, ref B
 		// bytes read from the file must be exactly the entry's: what is
 		// hashed is what is uploaded.
 		offset := im.file.offset
-		n, err := io.Copy(h, tr)
+		n, err := io.Copy(io.MultiWriter(h, count), tr)
 		if err == nil && im.file.offset-offset != n {
 			err = fmt.Errorf("the entry's data is %d bytes in the file but %d once read", im.file.offset-offset, n)
 		}
@@ -189,12 +193,64 @@ func (im *importer) take(hdr *tar.Header, tr *tar.Reader, d digest.Digest, ref B
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := io.Copy(io.MultiWriter(f, h), tr)
+	n, err := io.Copy(io.MultiWriter(f, h, count), tr)
 	if err := check(n, err); err != nil {
 		_ = f.Close()
 		return nil, nil, err
 	}
 	return copygraph.File(f, ref.Size), f.Close, nil
+}
+
+// total counts the packages (zip layers) the pending artifacts still need.
+func (im *importer) total() *item.Total {
+	t := &item.Total{}
+	for d, users := range im.needs {
+		if ref := im.refs[d]; ref.MediaType == manifest.ZipLayerMediaType && slices.ContainsFunc(users, func(a *importArtifact) bool { return a.pending }) {
+			t.Packages++
+			t.Bytes += ref.Size
+		}
+	}
+	return t
+}
+
+// progressOf reports a package (a zip layer) as one of the first pending
+// artifact that needs it: a writer counting its bytes as they are read
+// from the bundle, and the end of its upload. Other blobs report nothing.
+func (im *importer) progressOf(users []*importArtifact, ref BlobRef) (io.Writer, func()) {
+	if ref.MediaType != manifest.ZipLayerMediaType {
+		return io.Discard, func() {}
+	}
+	for _, a := range users {
+		if a.pending {
+			p := item.Package{Address: a.Address, Version: a.Version, Name: ref.Digest.Encoded()[:12], Size: ref.Size}
+			im.opts.Progress(item.Event{Package: &p})
+			end := func() { e := p; e.Done = true; im.opts.Progress(item.Event{Package: &e}) }
+			return progressCounter{p: &p, report: im.opts.Progress}, end
+		}
+	}
+	return io.Discard, func() {}
+}
+
+// endPackage runs done when release would run (release may be nil).
+func endPackage(release func() error, done func()) func() error {
+	return func() error {
+		done()
+		if release != nil {
+			return release()
+		}
+		return nil
+	}
+}
+
+// progressCounter reports the bytes written through it as one package's.
+type progressCounter struct {
+	p      *item.Package
+	report func(item.Event)
+}
+
+func (c progressCounter) Write(b []byte) (int, error) {
+	c.report(item.Event{Bytes: int64(len(b)), Package: c.p})
+	return len(b), nil
 }
 
 // checkModules runs a module package through the archive checks sync

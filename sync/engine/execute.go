@@ -25,6 +25,12 @@ type run struct {
 	prov   *target.ProvenanceStore // where provider provenance goes
 	slots  *sched.Limit
 	inPlan map[string]bool // the plan's module addresses, lower-cased
+	// deps mirrors the registry modules packages call, for a plan with
+	// module_dependencies: rewrite; nil otherwise.
+	deps *depRun
+	// add records a finished item: dependencies mirrored for a package
+	// are items of their own.
+	add func(item.Result)
 }
 
 // Execute copies what plan says is missing. Per-item failures are kept in
@@ -34,10 +40,8 @@ type run struct {
 // concurrency slots from download to upload.
 func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 	res := &item.Run{Start: time.Now()}
+	e.progress(item.Event{Total: plan.total()})
 	spool.CleanStale(e.spoolDir, e.logger)
-	breaker := target.NewBreaker(e.publisher)
-	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
-		prov: target.ProvenanceOf(e.publisher), inPlan: modulesInPlan(plan)}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	add := func(it item.Result) {
@@ -46,6 +50,10 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 		mu.Unlock()
 		e.progress(item.Event{Item: &it})
 	}
+	breaker := target.NewBreaker(e.publisher)
+	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
+		prov: target.ProvenanceOf(e.publisher), inPlan: modulesInPlan(plan), add: add}
+	r.deps = r.dependencies(plan)
 	for _, en := range plan.entries() {
 		base := item.Result{Kind: en.kind, Address: en.address, Repository: en.repository}
 		if en.err != nil {
@@ -89,6 +97,32 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 	res.End = time.Now()
 	res.Provenance = r.prov.String()
 	return res
+}
+
+// total is the work Execute starts on p: each platform to add to a
+// pending provider version, and each pending module version that can be
+// mirrored, one package each (sizes are learnt as downloads start).
+func (p *Plan) total() *item.Total {
+	t := &item.Total{}
+	add := func(address, version string, n int) {
+		t.Items = append(t.Items, item.Planned{Address: address, Version: version, Packages: n})
+		t.Packages += n
+	}
+	for _, pp := range p.Providers {
+		for _, v := range pp.Versions {
+			if v.State.Pending() && len(v.Add) > 0 {
+				add(pp.Address, v.Version, len(v.Add))
+			}
+		}
+	}
+	for _, mp := range p.Modules {
+		for _, v := range mp.Versions {
+			if v.State.Pending() && v.Err == nil {
+				add(mp.Address, v.Version, 1)
+			}
+		}
+	}
+	return t
 }
 
 // slot takes a transfer slot, or reports the run was interrupted.

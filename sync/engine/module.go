@@ -77,6 +77,10 @@ type ModuleVersionPlan struct {
 	// those not in the plan.
 	Dependencies        []string `json:"dependencies,omitempty"`
 	MissingDependencies []string `json:"missing_dependencies,omitempty"`
+	// RewrittenDependencies are, for a complete version mirrored with
+	// module_dependencies: rewrite, the oci:// sources its registry module
+	// blocks were rewritten to (the dependencies it added).
+	RewrittenDependencies []string `json:"rewritten_dependencies,omitempty"`
 	// Detail explains a conflict.
 	Detail         string `json:"detail,omitempty"`
 	ExistingDigest string `json:"existing_digest,omitempty"`
@@ -131,7 +135,10 @@ func (modules) plan(e *Engine, cfg *config.Config, p *Plan) ([]func(context.Cont
 	for i, mod := range cfg.Modules {
 		tasks[i] = func(ctx context.Context) { p.Modules[i] = planModule(ctx, e, registry, mod) }
 	}
-	return tasks, func() { checkModuleDependencies(p) }
+	return tasks, func() {
+		checkModuleDependencies(p)
+		attachModuleDependencies(cfg, p)
+	}
 }
 
 func (modules) entries(p *Plan) []entry {
@@ -235,7 +242,7 @@ func compareModuleTag(ctx context.Context, e *Engine, repo string, vp *ModuleVer
 	}
 	info := manifest.ModulePackageInfoOf(raw)
 	vp.State = item.Complete
-	vp.Subdir, vp.Dependencies = info.Subdir, info.Dependencies
+	vp.Subdir, vp.Dependencies, vp.RewrittenDependencies = info.Subdir, info.Dependencies, info.Rewritten
 	vp.ExistingDigest = desc.Digest.String()
 	return nil
 }
@@ -323,6 +330,25 @@ func missingDependencies(deps []string, inPlan map[string]bool) []string {
 // zip and publishes it: empty config and zip blobs first, then the
 // manifest under its tag. It holds one transfer slot throughout.
 func (r *run) moduleVersion(ctx context.Context, mp *ModulePlan, vp *ModuleVersionPlan, it item.Result) item.Result {
+	name := fmt.Sprintf("module %s %s", mp.Address, vp.Version)
+	if call := r.deps.plannedCall(mp.Repository, vp); call != nil {
+		return r.planned(ctx, call, name, it)
+	}
+	release, err := r.slot(ctx, name)
+	if err != nil {
+		it.Fail(err)
+		return it
+	}
+	defer release()
+	return r.publishModuleVersion(ctx, mp, vp, it, []string{mp.Address})
+}
+
+// publishModuleVersion does moduleVersion's work without taking a slot:
+// dependencies mirrored for a package run inside its slot (taking another
+// could deadlock once every slot waits for a dependency). With
+// module_dependencies: rewrite the package's registry module blocks are
+// rewritten to oci:// copies first; chain names the modules calling it.
+func (r *run) publishModuleVersion(ctx context.Context, mp *ModulePlan, vp *ModuleVersionPlan, it item.Result, chain []string) item.Result {
 	it.Source = vp.OCISource
 	name := fmt.Sprintf("module %s %s", mp.Address, vp.Version)
 	fail := func(err error) item.Result {
@@ -330,11 +356,6 @@ func (r *run) moduleVersion(ctx context.Context, mp *ModulePlan, vp *ModuleVersi
 		it.Source = ""
 		return it
 	}
-	release, err := r.slot(ctx, name)
-	if err != nil {
-		return fail(err)
-	}
-	defer release()
 	if err := r.target.Check(); err != nil {
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}
@@ -356,11 +377,19 @@ func (r *run) moduleVersion(ctx context.Context, mp *ModulePlan, vp *ModuleVersi
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}
 
-	deps, err := modsource.RegistryDependencies(pkgDir)
+	var rewritten []string
+	if r.deps != nil {
+		var warnings []string
+		if warnings, rewritten, err = r.rewriteDependencies(ctx, pkgDir, chain); err != nil {
+			return fail(fmt.Errorf("%s: %w", name, err))
+		}
+		it.Warnings = append(it.Warnings, warnings...)
+	}
+	found, err := modsource.RegistryDependencies(pkgDir)
 	if err != nil {
 		it.Warnings = append(it.Warnings, err.Error())
 	}
-	depAddrs := modsource.SortedAddresses(deps)
+	depAddrs := modsource.SortedAddresses(found)
 	for _, d := range missingDependencies(depAddrs, r.inPlan) {
 		it.Warnings = append(it.Warnings, dependencyWarning(vp.Version, d))
 	}
@@ -382,7 +411,7 @@ func (r *run) moduleVersion(ctx context.Context, mp *ModulePlan, vp *ModuleVersi
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}
 	it.Uploaded += n
-	art, err := manifest.ModulePackageAnnotated(zipInfo.Descriptor, manifest.ModulePackageInfo{Subdir: pkg.Subdir, Dependencies: depAddrs})
+	art, err := manifest.ModulePackageAnnotated(zipInfo.Descriptor, manifest.ModulePackageInfo{Subdir: pkg.Subdir, Dependencies: depAddrs, Rewritten: rewritten})
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}

@@ -15,6 +15,13 @@ type Plan struct {
 	Target    string         `json:"target"`
 	Providers []ProviderPlan `json:"providers"`
 	Modules   []ModulePlan   `json:"modules"`
+	// ModuleDependencies is the plan file's module_dependencies policy
+	// when it is rewrite; empty means warn (the JSON then leaves it out).
+	ModuleDependencies config.ModuleDependencies `json:"module_dependencies,omitempty"`
+
+	// deps, set for module_dependencies: rewrite, says where executing
+	// the plan mirrors the registry modules packages call (moduledeps.go).
+	deps *moduleDeps
 }
 
 // kind is one sort of artifact: how its entries are planned, and how the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
@@ -387,7 +388,7 @@ func (r *run) copyPlatform(ctx context.Context, verified *provenanceCache, pp *P
 		zip = have
 		r.e.logger.Debug("package already in target", "provider", pp.Address, "version", vp.Version, "platform", key)
 	} else {
-		n, uploaded, err := r.transfer(ctx, pp.Repository, pkg, &zip)
+		n, uploaded, err := r.transfer(ctx, pp.Repository, pkg, &zip, item.Package{Address: pp.Address, Version: vp.Version, Name: key, Size: pkg.Size})
 		c.downloaded, c.uploaded = n, uploaded
 		if err != nil {
 			return failUpstream(err)
@@ -407,15 +408,19 @@ func (r *run) copyPlatform(ctx context.Context, verified *provenanceCache, pp *P
 
 // transfer downloads a package into a spool file, hashing as it streams
 // (the fetcher refuses a mismatch), then uploads it from the file so a
-// failed upload can be retried without downloading again.
-func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor) (downloaded, uploaded int64, err error) {
+// failed upload can be retried without downloading again. It reports ev
+// as a package to the progress function: its start, its downloaded and
+// uploaded bytes, and its end.
+func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor, ev item.Package) (downloaded, uploaded int64, err error) {
 	name := fmt.Sprintf("provider %s %s %s", pkg.Provider, pkg.Version, pkg.Platform)
+	r.e.progress(item.Event{Package: &ev})
+	defer func() { end := ev; end.Done = true; r.e.progress(item.Event{Package: &end}) }()
 	f, err := spool.File(r.e.spoolDir)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	defer f.Close()
-	w := &progressWriter{f: f, report: r.e.progress}
+	w := &progressWriter{f: f, report: r.e.progress, pkg: &ev}
 	sum, n, err := r.e.up.DownloadPackage(ctx, pkg, w)
 	if err != nil {
 		return n, 0, err
@@ -425,7 +430,7 @@ func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderP
 		return n, 0, fmt.Errorf("%s: %w: got sha256 %s, signed SHA256SUMS says %s", name, upstream.ErrChecksumMismatch, sum, zip.Digest.Encoded())
 	}
 	zip.Size = n
-	if _, err := r.copier.Blob(ctx, repo, *zip, copygraph.File(f, n), true); err != nil {
+	if _, err := r.copier.Blob(ctx, repo, *zip, reportUploads(copygraph.File(f, n), r.e.progress, &ev), true); err != nil {
 		return n, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return n, n, nil
@@ -484,14 +489,17 @@ func (c *provenanceCache) get(ctx context.Context, pkg *upstream.ProviderPackage
 
 // progressWriter forwards writes to the spool file and reports byte counts.
 type progressWriter struct {
-	f      *os.File
-	report func(item.Event)
+	f       *os.File
+	report  func(item.Event)
+	pkg     *item.Package
+	written int64
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	if n > 0 {
-		w.report(item.Event{Bytes: int64(n)})
+		w.written += int64(n)
+		w.report(item.Event{Bytes: int64(n), Package: w.pkg})
 	}
 	return n, err
 }
@@ -502,5 +510,104 @@ func (w *progressWriter) Seek(offset int64, whence int) (int64, error) {
 	return w.f.Seek(offset, whence)
 }
 
-// Truncate discards what a failed download attempt wrote.
-func (w *progressWriter) Truncate(size int64) error { return w.f.Truncate(size) }
+// Truncate discards what a failed download attempt wrote, and reports
+// the discarded bytes as negative.
+func (w *progressWriter) Truncate(size int64) error {
+	if size < w.written {
+		w.report(item.Event{Bytes: size - w.written, Package: w.pkg})
+		w.written = size
+	}
+	return w.f.Truncate(size)
+}
+
+// reportUploads wraps src so the bytes the upload reads are reported as
+// pkg's Uploaded bytes. The readers stay io.ReadSeekers, so the registry
+// client can rewind a failed attempt (reported as negative bytes); a
+// second opening of src takes back what the first reported.
+func reportUploads(src copygraph.Source, report func(item.Event), pkg *item.Package) copygraph.Source {
+	var sent int64 // reported so far, over every opening
+	var mu sync.Mutex
+	back := func(n int64) {
+		mu.Lock()
+		sent += n
+		mu.Unlock()
+		report(item.Event{Uploaded: n, Package: pkg})
+	}
+	return func() (io.Reader, error) {
+		rd, err := src()
+		if err != nil {
+			return nil, err
+		}
+		rs, ok := rd.(io.ReadSeeker)
+		if !ok {
+			return rd, nil
+		}
+		mu.Lock()
+		prev := sent
+		mu.Unlock()
+		if prev != 0 {
+			back(-prev)
+		}
+		return &uploadReader{r: rs, report: back}, nil
+	}
+}
+
+// uploadReader reads a package for its upload and reports the bytes
+// read; a seek reports the move (negative when it rewinds).
+type uploadReader struct {
+	r      io.ReadSeeker
+	report func(int64)
+	pos    int64
+
+	mu       sync.Mutex
+	furthest int64 // end of the furthest ReadAt
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if n > 0 {
+		u.pos += int64(n)
+		u.report(int64(n))
+	}
+	return n, err
+}
+
+// ReadAt reads the package at off for a target that restarts a failed
+// upload from a fresh reader (target.Target.PutBlob, after a 413 or a
+// 5xx): bytes past the furthest read so far are reported, and a read from
+// offset 0 after others starts a new attempt, taking back what the last
+// one reported. It fails when the package is not an io.ReaderAt.
+func (u *uploadReader) ReadAt(p []byte, off int64) (int, error) {
+	ra, ok := u.r.(io.ReaderAt)
+	if !ok {
+		return 0, errors.New("upload reader: package is not an io.ReaderAt")
+	}
+	n, err := ra.ReadAt(p, off)
+	u.mu.Lock()
+	var back, more int64
+	if off == 0 && u.furthest > 0 {
+		// A new attempt from the start: take back what the last one sent.
+		back, u.furthest = u.furthest, 0
+	}
+	if end := off + int64(n); end > u.furthest {
+		more, u.furthest = end-u.furthest, end
+	}
+	u.mu.Unlock()
+	if back > 0 {
+		u.report(-back)
+	}
+	if more > 0 {
+		u.report(more)
+	}
+	return n, err
+}
+
+// Seek moves in the package; the move is reported.
+func (u *uploadReader) Seek(offset int64, whence int) (int64, error) {
+	pos, err := u.r.Seek(offset, whence)
+	if err == nil && pos != u.pos {
+		u.report(pos - u.pos)
+		u.pos = pos
+	}
+	return pos, err
+}

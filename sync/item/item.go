@@ -177,8 +177,45 @@ func (r *Run) Err() error {
 
 // Event reports progress to a user interface.
 type Event struct {
-	// Bytes is a count of package bytes just downloaded.
+	// Bytes is a count of package bytes just downloaded; negative when a
+	// failed attempt's bytes are thrown away to download again.
 	Bytes int64
+	// Uploaded is a count of package bytes just sent to the target;
+	// negative when an upload rewinds to send again.
+	Uploaded int64
 	// Item is set when an item has finished.
 	Item *Result
+	// Package is set when a package transfer starts (no Bytes or
+	// Uploaded, Done false), on the Bytes and Uploaded events of its
+	// transfer, and when the transfer ends (Done).
+	Package *Package
+	// Total is set once, on the first event of a run and before any
+	// Package: the work it starts.
+	Total *Total
+}
+
+// Package is one package transfer, as a user interface shows it.
+type Package struct {
+	Address, Version string // the item it belongs to
+	Name             string // the platform; for a bundle entry, its short digest
+	Size             int64  // expected bytes; 0 or less when unknown
+	Done             bool   // the download and upload ended, either way
+}
+
+// Total is the size of the work ahead.
+type Total struct {
+	// Packages is how many packages are about to move.
+	Packages int
+	// Bytes is their size, 0 when unknown (a sync learns sizes only as
+	// downloads start).
+	Bytes int64
+	// Items are the packages each item moves, when the work is known per
+	// item (a sync's plan); nil otherwise (a bundle import).
+	Items []Planned
+}
+
+// Planned is the number of packages one item version moves.
+type Planned struct {
+	Address, Version string
+	Packages         int
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/bzip2"
 	"compress/flate"
 	"compress/gzip"
 	"context"
@@ -24,6 +25,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ulikunitz/xz"
+
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
@@ -41,7 +44,22 @@ func (f *Fetcher) fetchArchive(ctx context.Context, src Source, dst string) (int
 		_ = spool.Close()
 		_ = os.Remove(spool.Name())
 	}()
-	n, err := f.http.Fetch(ctx, src.URL, spool, f.limits.MaxArchiveSize)
+	var n int64
+	if src.CredentialsHost != "" {
+		rf, ok := f.http.(RegistryCredentialsFetcher)
+		if !ok {
+			return 0, fmt.Errorf("%w: no client to send the registry credentials of %s configured", ErrUnsupportedSource, src.CredentialsHost)
+		}
+		n, err = rf.FetchWithRegistryCredentials(ctx, src.CredentialsHost, src.URL, spool, f.limits.MaxArchiveSize)
+	} else {
+		get := src.URL
+		if src.Kind == KindArchive { // OpenTofu's registry client, not go-getter, fetches direct downloads
+			if get, err = f.withNetrc(src.URL); err != nil {
+				return 0, err
+			}
+		}
+		n, err = f.http.Fetch(ctx, get, spool, f.limits.MaxArchiveSize)
+	}
 	if errors.Is(err, upstream.ErrTooLarge) {
 		return n, fmt.Errorf("%w: download over %d bytes: %w", ErrArchiveTooLarge, f.limits.MaxArchiveSize, err)
 	}
@@ -56,14 +74,33 @@ func (f *Fetcher) fetchArchive(ctx context.Context, src Source, dst string) (int
 			return n, err
 		}
 	}
-	format, err := Extract(spool, n, dst, f.limits)
-	if err != nil {
+	if err := checkFormat(spool, n, src); err != nil {
 		return n, err
 	}
-	if src.Format != "" && src.Format != format {
-		f.logger.Debug("archive content differs from its name; unpacked by content", "source", src.String(), "named", src.Format, "content", format)
+	_, err = Extract(spool, n, dst, f.limits)
+	return n, err
+}
+
+// checkFormat refuses, before unpacking, what OpenTofu would not unpack:
+// content other than the format the address names (its decompressor is
+// chosen by name), and for a direct download anything but zip, tar.gz,
+// tar.xz or tar.bz2 (what its sniffer knows: no plain tar).
+func checkFormat(r io.ReaderAt, size int64, src Source) error {
+	got := sniff(r, size)
+	switch {
+	case src.Kind == KindDirect && (got == "" || got == FormatTar):
+		return fmt.Errorf("%w: a direct registry download must be a zip, or a tar compressed with gzip, xz or bzip2 (OpenTofu's rule); this is %s", ErrInvalidArchive, describeFormat(got))
+	case src.Format != "" && got != src.Format:
+		return fmt.Errorf("%w: the address names a %s archive but the content is %s; OpenTofu picks the decompressor by the name and would fail too", ErrInvalidArchive, src.Format, describeFormat(got))
 	}
-	return n, nil
+	return nil
+}
+
+func describeFormat(f string) string {
+	if f == "" {
+		return "no known archive format"
+	}
+	return "a " + f + " archive"
 }
 
 // checksumHash parses go-getter's "TYPE:HEX" checksum parameter.
@@ -105,8 +142,9 @@ func verifyChecksum(f *os.File, sum string) error {
 }
 
 // Extract unpacks the archive in r (size bytes) into the directory dst,
-// which must exist, and returns its format: "zip", "tar.gz" or "tar",
-// found from the content (magic bytes), whatever the name said.
+// which must exist, and returns its format (FormatZip, FormatTarGz,
+// FormatTarXz, FormatTarBz2 or FormatTar), found from the content (magic
+// bytes), whatever the name said.
 //
 // Entries are refused with an error wrapping manifest.ErrUnsafePath when
 // their name is absolute or has a ".." element, or when a symlink's target
@@ -125,26 +163,34 @@ func Extract(r io.ReaderAt, size int64, dst string, limits Limits) (string, erro
 	if root, err = filepath.EvalSymlinks(root); err != nil {
 		return "", err
 	}
-	var magic [512]byte
-	n, _ := r.ReadAt(magic[:], 0)
-	head := magic[:n]
 	x := &extractor{root: root, limits: limits, files: map[string]bool{}}
-	var format string
-	switch {
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")):
-		format, err = FormatZip, x.zip(r, size)
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		format = FormatTarGz
+	format := sniff(r, size)
+	section := io.NewSectionReader(r, 0, size)
+	switch format {
+	case FormatZip:
+		err = x.zip(r, size)
+	case FormatTarGz:
 		var zr *gzip.Reader
-		if zr, err = gzip.NewReader(io.NewSectionReader(r, 0, size)); err == nil {
+		if zr, err = gzip.NewReader(section); err == nil {
 			err = x.tar(zr)
 		} else {
 			err = fmt.Errorf("%w: gzip: %v", ErrInvalidArchive, err)
 		}
-	case n >= 262 && bytes.Equal(head[257:262], []byte("ustar")):
-		format, err = FormatTar, x.tar(io.NewSectionReader(r, 0, size))
+	case FormatTarXz:
+		var xr *xz.Reader
+		if xr, err = xz.NewReader(section); err == nil {
+			err = x.tar(xr)
+		} else {
+			err = fmt.Errorf("%w: xz: %v", ErrInvalidArchive, err)
+		}
+	case FormatTarBz2:
+		err = x.tar(bzip2.NewReader(section))
+	case FormatTar:
+		err = x.tar(section)
 	default:
-		return "", fmt.Errorf("%w: not a zip, tar.gz or tar file (starts with %q)", ErrInvalidArchive, head[:min(n, 8)])
+		var head [8]byte
+		n, _ := r.ReadAt(head[:], 0)
+		return "", fmt.Errorf("%w: not a zip, tar.gz, tar.xz, tar.bz2 or tar file (starts with %q)", ErrInvalidArchive, head[:n])
 	}
 	if err == nil {
 		err = x.finish()
@@ -153,6 +199,26 @@ func Extract(r io.ReaderAt, size int64, dst string, limits Limits) (string, erro
 		return format, fmt.Errorf("%s archive: %w", format, err)
 	}
 	return format, nil
+}
+
+// sniff finds an archive's format from its first bytes; "" when unknown.
+func sniff(r io.ReaderAt, size int64) string {
+	var magic [512]byte
+	n, _ := r.ReadAt(magic[:min(int64(len(magic)), size)], 0)
+	head := magic[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")):
+		return FormatZip
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return FormatTarGz
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		return FormatTarXz
+	case bytes.HasPrefix(head, []byte("BZh")):
+		return FormatTarBz2
+	case n >= 262 && bytes.Equal(head[257:262], []byte("ustar")):
+		return FormatTar
+	}
+	return ""
 }
 
 // extractor writes entries under root, enforcing the limits.
@@ -436,6 +502,10 @@ func wrapRead(err error) error {
 	case errors.Is(err, zip.ErrFormat), errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrAlgorithm),
 		errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, tar.ErrHeader):
+		return fmt.Errorf("%w: %w", ErrInvalidArchive, err)
+	}
+	var structural bzip2.StructuralError
+	if errors.As(err, &structural) {
 		return fmt.Errorf("%w: %w", ErrInvalidArchive, err)
 	}
 	var corrupt flate.CorruptInputError

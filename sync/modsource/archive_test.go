@@ -240,6 +240,12 @@ func TestExtractRefuses(t *testing.T) {
 		{"fifo", tarBytes(t, true, fifo("p")), small, modsource.ErrInvalidArchive},
 		{"gzip bomb", tarBytes(t, true, file("zeros", zeros)), small, modsource.ErrArchiveTooLarge},
 		{"zip bomb", zipBytes(t, file("zeros", zeros)), small, modsource.ErrArchiveTooLarge},
+		{"xz bomb", xzBytes(t, tarBytes(t, false, file("zeros", zeros))), small, modsource.ErrArchiveTooLarge},
+		{"bzip2 bomb", compressCLI(t, tarBytes(t, false, file("zeros", zeros)), "bzip2", "-c"), small, modsource.ErrArchiveTooLarge},
+		{"xz dot-dot", xzBytes(t, tarBytes(t, false, file("../evil.tf", "x"))), small, manifest.ErrUnsafePath},
+		{"bzip2 symlink out", compressCLI(t, tarBytes(t, false, symlink("l", "../../etc/passwd")), "bzip2", "-c"), small, manifest.ErrUnsafePath},
+		{"truncated xz", xzBytes(t, tarBytes(t, false, file("a.tf", strings.Repeat("abc", 1000))))[:40], small, modsource.ErrInvalidArchive},
+		{"corrupt bzip2", append([]byte("BZh91AY&SY"), bytes.Repeat([]byte{0x55}, 64)...), small, modsource.ErrInvalidArchive},
 		{"many small", tarBytes(t, true, file("a", zeros[:700<<10]), file("b", zeros[:700<<10])), small, modsource.ErrArchiveTooLarge},
 		{"entries", tarBytes(t, true, file("1", ""), file("2", ""), file("3", "")), modsource.Limits{MaxEntries: 2}, modsource.ErrArchiveTooLarge},
 		{"zip entries", zipBytes(t, file("1", ""), file("2", ""), file("3", "")), modsource.Limits{MaxEntries: 2}, modsource.ErrArchiveTooLarge},
@@ -312,6 +318,8 @@ func seedArchives(t testing.TB) [][]byte {
 		zipBytes(t, file("../evil", "x")),
 		tarBytes(t, true, symlink("l", "."), symlink("d/x", "../l/..")),
 		tarBytes(t, true, symlink("l", "/tmp"), file("l/x", "y")),
+		xzBytes(t, tarBytes(t, false, dir("m/"), file("m/main.tf", "# m\n"), symlink("m/l", "../../x"))),
+		compressCLI(t, tarBytes(t, false, file("a.tf", "a"), hardlink("b", "a.tf"), file("../c", "c")), "bzip2", "-c"),
 	}
 }
 
@@ -364,7 +372,6 @@ func TestFetchArchive(t *testing.T) {
 		{"tgz subdir", srv.URL + "/m.tgz//modules/a", "modules/a/a.tf", "modules/a", len(tgz)},
 		{"zip glob subdir", srv.URL + "/m.zip//*", "repo-1.0/main.tf", "repo-1.0", len(zipped)},
 		{"archive param", srv.URL + "/download?archive=zip", "repo-1.0/main.tf", "", len(zipped)},
-		{"content wins over name", srv.URL + "/fake.zip", "main.tf", "", len(tgz)},
 		{"checksum", srv.URL + "/m.tgz?checksum=sha256:" + hex.EncodeToString(sum[:]), "main.tf", "", len(tgz)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -386,6 +393,7 @@ func TestFetchArchive(t *testing.T) {
 		opts         []modsource.Option
 		want         error
 	}{
+		{"content differs from the name", srv.URL + "/fake.zip", nil, modsource.ErrInvalidArchive},
 		{"bad checksum", srv.URL + "/m.tgz?checksum=sha256:" + strings.Repeat("0", 64), nil, modsource.ErrChecksum},
 		{"download too large", srv.URL + "/m.tgz", []modsource.Option{modsource.WithLimits(modsource.Limits{MaxArchiveSize: 10})}, modsource.ErrArchiveTooLarge},
 		{"missing", srv.URL + "/nope.zip", nil, upstream.ErrHTTPStatus},

@@ -1,10 +1,17 @@
 // Package modsource fetches a module package by the source address a module
 // registry returns for a version, into a local directory: git repositories
-// through the git CLI (as OpenTofu does) and HTTP(S) archives (zip, tar.gz,
-// tar), unpacked with limits and refusing entries that escape the package
-// root. It also scans a fetched package for the registry modules its module
-// blocks use.
+// through the git CLI (as OpenTofu does), HTTP(S) archives (zip, tar.gz,
+// tar.xz, tar.bz2: the decompressors OpenTofu configures for go-getter),
+// unpacked with limits and refusing entries that escape the package root,
+// and HTTP(S) URLs that name their package with an X-Terraform-Get header
+// or a terraform-get meta tag. It also scans a fetched package for the
+// registry modules its module blocks use, and rewrites those blocks to
+// oci:// sources.
 //
+// The rules are go-getter v1.8's as OpenTofu configures it
+// (internal/getmodules in opentofu/opentofu), matched rather than imported:
+// go-getter's S3 and GCS getters live in its root package and would pull
+// the AWS and Google Cloud SDKs into this binary for getters we refuse.
 // Only what module registries hand out is supported; s3::, gcs::, hg::,
 // local paths and unknown getters fail with [ErrUnsupportedSource].
 package modsource
@@ -14,9 +21,12 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
 // Kind is how a package is fetched.
@@ -26,16 +36,60 @@ type Kind string
 const (
 	// KindGit is a git repository fetched with the git CLI.
 	KindGit Kind = "git"
-	// KindArchive is an HTTP(S) download unpacked as a zip, tar.gz or tar.
+	// KindArchive is an HTTP(S) download unpacked as a zip, tar.gz,
+	// tar.xz or tar.bz2.
 	KindArchive Kind = "archive"
+	// KindHTTP is an HTTP(S) URL naming no archive format: as go-getter
+	// does, it is asked (with terraform-get=1 added) for the real source,
+	// in an X-Terraform-Get header or a <meta name="terraform-get"> tag.
+	KindHTTP Kind = "http"
+	// KindDirect is a registry's own package URL (OpenTofu 1.12 direct
+	// downloads): fetched as it is, with the registry's credentials only
+	// when CredentialsHost is set, and unpacked by content (zip, tar.gz,
+	// tar.xz, tar.bz2).
+	KindDirect Kind = "direct"
 )
 
 // Archive formats a source may name (?archive= or the URL's extension).
+// FormatTar is a plain tar, which only sniffing finds ([Extract]): no
+// OpenTofu version unpacks one from a source address.
 const (
-	FormatZip   = "zip"
-	FormatTarGz = "tar.gz"
-	FormatTar   = "tar"
+	FormatZip    = "zip"
+	FormatTarGz  = "tar.gz"
+	FormatTarXz  = "tar.xz"
+	FormatTarBz2 = "tar.bz2"
+	FormatTar    = "tar"
 )
+
+// archiveKeys maps go-getter's decompressor keys, as OpenTofu's getter
+// table has them, to formats; "" marks single-file decompressors, which
+// cannot produce a package directory. A URL path's longest matching
+// ".KEY" suffix, or ?archive=KEY, picks one. Note "tbz2" is not a key
+// (only "tar.tbz2" is), so "x.tbz2" is not unpacked by OpenTofu either.
+var archiveKeys = map[string]string{
+	"zip":      FormatZip,
+	"tar.gz":   FormatTarGz,
+	"tgz":      FormatTarGz,
+	"tar.xz":   FormatTarXz,
+	"txz":      FormatTarXz,
+	"tar.bz2":  FormatTarBz2,
+	"tar.tbz2": FormatTarBz2,
+	"gz":       "",
+	"bz2":      "",
+	"xz":       "",
+}
+
+// archiveKeyOf returns the longest decompressor key urlPath ends with
+// (".KEY", compared as go-getter does: case-sensitively), or "".
+func archiveKeyOf(urlPath string) string {
+	best := ""
+	for k := range archiveKeys {
+		if strings.HasSuffix(urlPath, "."+k) && len(k) > len(best) {
+			best = k
+		}
+	}
+	return best
+}
 
 // Source is a parsed module source address.
 type Source struct {
@@ -52,12 +106,16 @@ type Source struct {
 	// "" means the package root. It may hold glob characters, which Fetch
 	// resolves against the fetched tree.
 	Subdir string
-	// Format is the archive format the address names ("zip", "tar.gz",
-	// "tar"); "" means it is found from the content. Archives only.
+	// Format is the archive format the address names (FormatZip,
+	// FormatTarGz, FormatTarXz, FormatTarBz2); "" means it is found from
+	// the content (direct registry downloads). Archives only.
 	Format string
 	// Checksum is the ?checksum= parameter ("sha256:HEX", also md5, sha1,
 	// sha512); "" means none. Archives only.
 	Checksum string
+	// CredentialsHost is, for a direct download, the registry host whose
+	// token goes with the request; "" sends none. Other kinds leave it "".
+	CredentialsHost string
 }
 
 // String returns the address in go-getter form, with any URL password
@@ -65,8 +123,11 @@ type Source struct {
 // parameters are left out.
 func (s Source) String() string {
 	var b strings.Builder
-	if s.Kind == KindGit {
+	switch s.Kind {
+	case KindGit:
 		b.WriteString("git::")
+	case KindDirect:
+		b.WriteString(directPrefix)
 	}
 	u := Redact(s.URL)
 	q := ""
@@ -115,14 +176,21 @@ var (
 // Parse reads a module source address the way OpenTofu's getter does for
 // the forms registries return:
 //
-//   - git::URL[//subdir][?ref=REF], URL being https, http, ssh, git or
-//     scp-like "git@host:path"
+//   - git::URL[//subdir][?ref=REF], URL being https, http, ssh, git,
+//     scp-like "git@host:path" or the github.com/ORG/REPO shorthand
 //   - github.com/ORG/REPO[/subdir][?ref=REF] (git over https), and
 //     git@HOST:PATH without the git:: prefix
-//   - https://... and http://... archives, with ?archive=zip|tar.gz|tgz|tar
-//     or a .zip, .tar.gz, .tgz or .tar path, else found from the content;
+//   - https:// and http:// archives whose path ends in .zip, .tar.gz,
+//     .tgz, .tar.xz, .txz, .tar.bz2 or .tar.tbz2 (go-getter's
+//     decompressor keys, case-sensitive), or with ?archive=KEY;
 //     ?checksum=TYPE:HEX is verified after the download
+//   - other https:// and http:// URLs ([KindHTTP]), which name the real
+//     source in an X-Terraform-Get header or terraform-get meta tag
+//   - direct::URL, the registry's own package URL of OpenTofu 1.12's
+//     direct downloads ([DirectSource] builds it)
 //
+// A //subdir is only recognised before the query, as go-getter does:
+// "?ref=v1//sub" is refused, since OpenTofu would look for a ref "v1//sub".
 // Anything else wraps [ErrUnsupportedSource]; a //subdir leaving the
 // package wraps manifest.ErrUnsafePath.
 func Parse(source string) (Source, error) {
@@ -138,14 +206,23 @@ func Parse(source string) (Source, error) {
 	if m := forcedGetterRe.FindStringSubmatch(raw); m != nil {
 		getter, rest = strings.ToLower(m[1]), m[2]
 	}
+	if getter == "direct" {
+		s, err := parseDirect(rest)
+		if err != nil {
+			return Source{}, fmt.Errorf("module source %q: %w", Redact(raw), err)
+		}
+		return s, nil
+	}
 	rest, subdir := splitSubdir(rest)
 	var s Source
 	var err error
 	switch {
+	case getter == "git" && strings.HasPrefix(rest, "github.com/"):
+		s, subdir, err = parseGitHub(rest, subdir)
 	case getter == "git":
 		s, err = parseGit(rest)
 	case getter == "http" || getter == "https":
-		s, err = parseArchive(rest)
+		s, err = parseHTTP(rest)
 	case getter != "":
 		return unsupported(fmt.Sprintf("the %s:: getter is not supported; the mirror fetches git:: repositories and http(s) archives", getter))
 	case strings.HasPrefix(rest, "github.com/"):
@@ -153,7 +230,7 @@ func Parse(source string) (Source, error) {
 	case scpLikeRe.MatchString(rest) && !strings.Contains(rest, "://"):
 		s, err = parseGit(rest)
 	case strings.HasPrefix(rest, "https://") || strings.HasPrefix(rest, "http://"):
-		s, err = parseArchive(rest)
+		s, err = parseHTTP(rest)
 	case strings.HasPrefix(rest, "git://"):
 		s, err = parseGit(rest)
 	case strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") || strings.HasPrefix(rest, "/"):
@@ -165,7 +242,7 @@ func Parse(source string) (Source, error) {
 	case strings.HasPrefix(rest, "www.googleapis.com/storage/") || strings.HasPrefix(rest, "gs://") || strings.HasPrefix(rest, "gcs://"):
 		return unsupported("Google Cloud Storage")
 	default:
-		return unsupported("not a git:: address, github.com shorthand or http(s) archive URL")
+		return unsupported("not a git:: address, github.com shorthand or http(s) URL")
 	}
 	if err != nil {
 		return Source{}, fmt.Errorf("module source %q: %w", Redact(raw), err)
@@ -249,6 +326,9 @@ func parseGit(rest string) (Source, error) {
 	if strings.HasPrefix(s.Ref, "-") || strings.ContainsAny(s.Ref, " \t\n\x00") {
 		return Source{}, fmt.Errorf("%w: git ref %q", ErrUnsupportedSource, s.Ref)
 	}
+	if strings.Contains(s.Ref, "//") {
+		return Source{}, fmt.Errorf("%w: git ref %q: a //subdir after ?ref= is part of the ref for OpenTofu's getter, which then finds no such ref; put //subdir before the ?", ErrUnsupportedSource, s.Ref)
+	}
 	s.URL = remote
 	switch {
 	case !consumed && query != "":
@@ -282,9 +362,11 @@ func parseGitHub(rest, subdir string) (Source, string, error) {
 	return s, subdir, err
 }
 
-// parseArchive reads an http(s) archive URL, consuming go-getter's archive
-// and checksum parameters.
-func parseArchive(rest string) (Source, error) {
+// parseHTTP reads an http(s) URL as go-getter does: ?archive=KEY or the
+// path's decompressor suffix makes it an archive (checksum parameter
+// consumed), a single-file decompressor is refused, and anything else is a
+// [KindHTTP] URL to ask for X-Terraform-Get.
+func parseHTTP(rest string) (Source, error) {
 	u, err := url.Parse(rest)
 	if err != nil {
 		return Source{}, fmt.Errorf("%w: URL: %v", ErrUnsupportedSource, err)
@@ -292,33 +374,38 @@ func parseArchive(rest string) (Source, error) {
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return Source{}, fmt.Errorf("%w: %q is not an http(s) URL", ErrUnsupportedSource, Redact(rest))
 	}
-	s := Source{Kind: KindArchive}
 	q := u.Query()
-	if q.Has("archive") {
-		switch a := strings.ToLower(q.Get("archive")); a {
-		case "zip":
-			s.Format = FormatZip
-		case "tar.gz", "tgz":
-			s.Format = FormatTarGz
-		case "tar":
-			s.Format = FormatTar
-		case "false":
-			return Source{}, fmt.Errorf("%w: archive=false (a single file is not a module package)", ErrUnsupportedSource)
-		default:
-			return Source{}, fmt.Errorf("%w: archive format %q (want zip, tar.gz, tgz or tar)", ErrUnsupportedSource, a)
+	key := q.Get("archive")
+	fromParam := key != ""
+	if fromParam {
+		if b, err := strconv.ParseBool(key); err == nil && !b {
+			key = "-" // archive=false: no decompressor, as in go-getter
 		}
-		q.Del("archive")
 	} else {
-		p := strings.ToLower(u.Path)
-		switch {
-		case strings.HasSuffix(p, ".zip"):
-			s.Format = FormatZip
-		case strings.HasSuffix(p, ".tar.gz") || strings.HasSuffix(p, ".tgz"):
-			s.Format = FormatTarGz
-		case strings.HasSuffix(p, ".tar"):
-			s.Format = FormatTar
-		}
+		key = archiveKeyOf(u.Path)
 	}
+	format, known := archiveKeys[key]
+	switch {
+	case known && format == "":
+		return Source{}, fmt.Errorf("%w: %q names the single-file decompressor %q, which cannot unpack a module package (OpenTofu refuses it too)", ErrUnsupportedSource, Redact(rest), key)
+	case !known:
+		// No decompressor: OpenTofu asks the URL for the real source. Like
+		// go-getter, drop archive= and checksum= (a checksum must parse,
+		// but only a file download would check it).
+		if q.Has("checksum") {
+			if _, _, err := checksumHash(q.Get("checksum")); err != nil {
+				return Source{}, err
+			}
+		}
+		if fromParam || q.Has("checksum") {
+			u.RawQuery = strings.Join(slices.DeleteFunc(strings.Split(u.RawQuery, "&"), func(p string) bool {
+				return strings.HasPrefix(p, "archive=") || strings.HasPrefix(p, "checksum=")
+			}), "&")
+		}
+		return Source{Kind: KindHTTP, URL: u.String()}, nil
+	}
+	s := Source{Kind: KindArchive, Format: format}
+	q.Del("archive")
 	if q.Has("checksum") {
 		s.Checksum = q.Get("checksum")
 		if _, _, err := checksumHash(s.Checksum); err != nil {
@@ -326,9 +413,41 @@ func parseArchive(rest string) (Source, error) {
 		}
 		q.Del("checksum")
 	}
-	if s.Checksum != "" || u.Query().Has("archive") {
+	if s.Checksum != "" || fromParam {
 		// Only re-encode a query we changed: signed URLs must stay as written.
 		u.RawQuery = q.Encode()
+	}
+	s.URL = u.String()
+	return s, nil
+}
+
+// directPrefix starts the address of a direct registry download.
+const directPrefix = upstream.DirectLocationPrefix
+
+// DirectSource returns the address [Parse] reads as a direct registry
+// download of packageURL (an absolute http(s) URL without a fragment), as
+// OpenTofu 1.12 makes when a download endpoint's JSON has
+// "use_registry_credentials": with credentialsHost non-empty the
+// registry's token for that host goes with the download, else none does.
+// It is what the upstream client's ModuleLocation returns for them.
+func DirectSource(packageURL, credentialsHost string) string {
+	return upstream.DirectLocation(packageURL, credentialsHost)
+}
+
+// parseDirect reads what DirectSource wrote.
+func parseDirect(rest string) (Source, error) {
+	u, err := url.Parse(rest)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Source{}, fmt.Errorf("%w: direct download %q is not an absolute http(s) URL", ErrUnsupportedSource, Redact(rest))
+	}
+	s := Source{Kind: KindDirect}
+	if u.Fragment != "" {
+		host, ok := strings.CutPrefix(u.Fragment, upstream.DirectCredentialsFragment)
+		if !ok || host == "" {
+			return Source{}, fmt.Errorf("%w: direct download %q has a fragment", ErrUnsupportedSource, Redact(rest))
+		}
+		s.CredentialsHost = host
+		u.Fragment, u.RawFragment = "", ""
 	}
 	s.URL = u.String()
 	return s, nil
