@@ -13,6 +13,7 @@ var examples = map[string]string{
 	"plan":        "tofu-oci-mirror plan -c mirror.yaml --detailed-exitcode",
 	"sync":        "tofu-oci-mirror sync -c mirror.yaml --report /var/lib/tofu-oci-mirror/report.json",
 	"verify":      "tofu-oci-mirror verify -c mirror.yaml",
+	"doctor":      "tofu-oci-mirror doctor -c mirror.yaml --output json",
 	"tofurc":      "tofu-oci-mirror tofurc -c mirror.yaml > ~/.tofurc",
 	"inventory":   "tofu-oci-mirror inventory -c mirror.yaml -o inventory.json",
 	"export":      "tofu-oci-mirror export -c mirror.yaml --baseline inventory.json --sign-key signer.key.asc -o bundle.tar",

@@ -114,16 +114,17 @@ func runStart(c *cli.Context) time.Time {
 	return time.Now()
 }
 
-// printSummary writes the outcome of a run to stdout, and where it kept
-// provider provenance.
+// printSummary writes where a run kept provider provenance, then its
+// outcome, to stdout.
 func printSummary(c *cli.Context, what string, res *item.Run) {
+	if res.Provenance != "" {
+		// Before the summary, which stays the last line.
+		fmt.Fprintf(c.App.Writer, "Provenance: %s.\n", res.Provenance)
+	}
 	down, upBytes := res.Bytes()
 	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
 		res.Count(item.Done), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted),
 		humanBytes(down), humanBytes(upBytes), time.Since(runStart(c)).Round(time.Millisecond))
-	if res.Provenance != "" {
-		fmt.Fprintf(c.App.Writer, "Provenance: %s.\n", res.Provenance)
-	}
 }
 
 func humanBytes(n int64) string {
