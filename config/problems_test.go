@@ -139,12 +139,11 @@ var problemCases = []problemCase{
 		"mirror.yaml:5:15: providers[0].versions is empty",
 	}},
 	{name: "bad constraints", yaml: "version: 1\nplatforms: [linux_amd64]\nproviders:\n  - source: hashicorp/a\n    versions: \"v1.2.0\"\n  - source: hashicorp/b\n    versions: \">= 1.0,\"\n  - source: hashicorp/c\n    versions: \"~> 1.x\"\n  - source: hashicorp/d\n    versions: \"=> 1.0\"\n  - source: hashicorp/e\n    versions: \"1.2.3.4\"\n  - source: hashicorp/f\n    versions: \"latest\"\n", want: []string{
-		"mirror.yaml:5:15: invalid version constraint \"v1.2.0\": a \"v\" prefix is not allowed on versions: write \"1.2.0\"",
-		"mirror.yaml:7:15: invalid version constraint \">= 1.0,\": empty term between commas",
-		"mirror.yaml:9:15: invalid version constraint \"~> 1.x\": wildcards are not supported; leave out the parts that may vary, e.g. \"~> 1.2\"",
-		"mirror.yaml:11:15: invalid version constraint \"=> 1.0\": unknown operator \"=>\"; did you mean \">=\"?",
-		"mirror.yaml:13:15: invalid version constraint \"1.2.3.4\": version \"1.2.3.4\" has more than three numbered parts (major.minor.patch)",
-		"mirror.yaml:15:15: invalid version constraint \"latest\": \"latest\" is not a version (want MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD])",
+		"mirror.yaml:5:15: invalid version constraint \"v1.2.0\": invalid specification \"v1.2.0\": a \"v\" prefix should not be used when specifying versions",
+		"mirror.yaml:9:15: invalid version constraint \"~> 1.x\": invalid specification \"~> 1.x\": can't use wildcard for minor number; omit segments that should be unconstrained",
+		"mirror.yaml:11:15: invalid version constraint \"=> 1.0\": invalid specification \"=> 1.0\": invalid constraint operator \"=>\"; did you mean \">=\"?",
+		"mirror.yaml:13:15: invalid version constraint \"1.2.3.4\": invalid specification \"1.2.3.4\": too many numbered portions; only three are allowed (major, minor, patch)",
+		"mirror.yaml:15:15: invalid version constraint \"latest\": missing comma after \"\"",
 	}},
 	{name: "bad platforms", yaml: "version: 1\nplatforms: [linux-amd64, Linux_amd64, linux_amd64_v2, \"\"]\nproviders:\n  - source: hashicorp/aws\n    versions: \"1.0.0\"\n    platforms: [darwin_arm64, _arm64]\n", want: []string{
 		"mirror.yaml:2:13: invalid platform \"linux-amd64\": want OS_ARCH with exactly one underscore, e.g. linux_amd64",

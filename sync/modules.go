@@ -175,7 +175,7 @@ func (p *Planner) planModule(ctx context.Context, lister ModuleLister, registry 
 			mp.Warnings = append(mp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", s))
 			continue
 		}
-		if mod.Constraints.Allows(v) {
+		if mod.Constraints.Allows(s) {
 			cands = append(cands, v)
 		}
 	}

@@ -242,7 +242,7 @@ func (p *Planner) planProvider(ctx context.Context, prov config.Provider) Provid
 			pp.Warnings = append(pp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", uv.Version))
 			continue
 		}
-		if !prov.Constraints.Allows(v) {
+		if !prov.Constraints.Allows(uv.Version) {
 			continue
 		}
 		offered := map[string]bool{}
