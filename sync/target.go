@@ -41,6 +41,7 @@ type targetOptions struct {
 	logger        *slog.Logger
 	userAgent     string
 	dockerCfg     string
+	authFiles     []string
 	regClientOpts []regclient.Opt
 }
 
@@ -58,6 +59,14 @@ func WithTargetUserAgent(ua string) TargetOption {
 // instead of the default locations ($DOCKER_CONFIG, ~/.docker/config.json).
 func WithDockerConfig(path string) TargetOption {
 	return func(o *targetOptions) { o.dockerCfg = path }
+}
+
+// WithRegistryAuthFiles reads registry credentials (and credential helper
+// settings) from these Docker-style auth files, highest priority first,
+// instead of the default locations; --docker-config (WithDockerConfig)
+// still wins. The CLI finds them where OpenTofu and Podman look.
+func WithRegistryAuthFiles(paths ...string) TargetOption {
+	return func(o *targetOptions) { o.authFiles = paths }
 }
 
 // WithRegClientOptions passes extra options to regclient (retry tuning in tests).
@@ -81,6 +90,12 @@ func OpenTarget(t config.Target, opts ...TargetOption) (*Target, error) {
 	}
 	if o.dockerCfg != "" {
 		rcOpts = append(rcOpts, regclient.WithDockerCredsFile(o.dockerCfg))
+	} else if len(o.authFiles) > 0 {
+		// regclient lets a later file override an earlier one: load the
+		// lowest priority first.
+		for i := len(o.authFiles) - 1; i >= 0; i-- {
+			rcOpts = append(rcOpts, regclient.WithDockerCredsFile(o.authFiles[i]))
+		}
 	} else {
 		rcOpts = append(rcOpts, regclient.WithDockerCreds())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -31,6 +32,8 @@ func commonFlags() []cli.Flag {
 type env struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	// creds is where credentials are looked up: the process environment.
+	creds credEnv
 }
 
 func setup(c *cli.Context) (*env, error) {
@@ -42,7 +45,7 @@ func setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
-	return &env{cfg: cfg, logger: logger}, nil
+	return &env{cfg: cfg, logger: logger, creds: processCredEnv()}, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -75,7 +78,8 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 	if e.cfg.Upstream.CAFile != "" {
 		opts = append(opts, upstream.WithCAFile(e.cfg.Upstream.CAFile))
 	}
-	if tok := os.Getenv("GITHUB_TOKEN"); tok != "" {
+	opts = append(opts, upstream.WithTokens(findUpstreamTokens(e.creds, e.logger).lookup))
+	if tok := e.creds.getenv("GITHUB_TOKEN"); tok != "" {
 		opts = append(opts, upstream.WithGitHubToken(tok))
 	}
 	return upstream.New(opts...)
@@ -85,6 +89,9 @@ func (e *env) target(c *cli.Context) (*sync.Target, error) {
 	opts := []sync.TargetOption{sync.WithTargetLogger(e.logger), sync.WithTargetUserAgent(userAgent())}
 	if p := c.String("docker-config"); p != "" {
 		opts = append(opts, sync.WithDockerConfig(p))
+	} else if files := registryAuthFiles(e.creds); len(files) > 0 {
+		e.logger.Debug("registry credentials", "files", strings.Join(files, ","))
+		opts = append(opts, sync.WithRegistryAuthFiles(files...))
 	}
 	return sync.OpenTarget(e.cfg.Target, opts...)
 }
@@ -108,13 +115,43 @@ func (e *env) planner(c *cli.Context, up *upstream.Client, inv sync.Inventory) *
 
 // executor copies from upstream into pub: the target, or a bundle stage.
 func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, progress func(sync.Event)) *sync.Executor {
-	return sync.NewExecutor(up, pub,
+	opts := []sync.ExecutorOption{
 		sync.WithConcurrency(c.Int("concurrency")),
 		sync.WithSpoolDir(c.String("spool-dir")),
 		sync.WithLogger(e.logger),
 		sync.WithProgress(progress),
-	)
+	}
+	// git does not read SSL_CERT_FILE or our upstream.ca_file: hand it a
+	// bundle of both, so git sources work behind a TLS-intercepting proxy.
+	bundle, err := gitCABundle(e.creds, e.cfg.Upstream.CAFile, c.String("spool-dir"))
+	if err != nil {
+		e.logger.Warn("git sources use git's own CA roots", "error", err)
+	}
+	if bundle != "" {
+		if bundle != e.creds.getenv("SSL_CERT_FILE") {
+			onExit(c, func() { os.Remove(bundle) })
+		}
+		opts = append(opts, sync.WithModuleFetcher(modsource.New(
+			modsource.WithHTTPFetcher(up),
+			modsource.WithLogger(e.logger),
+			modsource.WithTempDir(c.String("spool-dir")),
+			modsource.WithGitCAFile(bundle),
+		)))
+	}
+	return sync.NewExecutor(up, pub, opts...)
 }
+
+// onExit runs f when the command line finishes (see run).
+func onExit(c *cli.Context, f func()) {
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	fs, _ := c.App.Metadata[exitFuncsKey].([]func())
+	c.App.Metadata[exitFuncsKey] = append(fs, f)
+}
+
+// exitFuncsKey holds the onExit functions in the App's Metadata.
+const exitFuncsKey = "exit-funcs"
 
 // showProgress reports whether progress bars may be drawn.
 func showProgress(c *cli.Context) bool {

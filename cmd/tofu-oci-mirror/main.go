@@ -82,6 +82,11 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, flagsFirst(app, args))
+	if fs, ok := app.Metadata[exitFuncsKey].([]func()); ok {
+		for _, f := range fs {
+			f()
+		}
+	}
 	if err == nil {
 		return exitOK
 	}
