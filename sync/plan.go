@@ -249,6 +249,12 @@ func (p *Planner) planProvider(ctx context.Context, prov config.Provider) Provid
 		for _, pl := range uv.Platforms {
 			offered[pl.String()] = true
 		}
+		if !uv.PlatformsListed {
+			// As OpenTofu: ask download per platform; a 404 skips it.
+			for _, w := range wanted {
+				offered[w] = true
+			}
+		}
 		cands = append(cands, candidate{v: v, offered: offered})
 	}
 	if len(cands) == 0 {
