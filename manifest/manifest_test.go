@@ -124,6 +124,32 @@ func TestProviderIndexDeterministicAndSorted(t *testing.T) {
 	}
 }
 
+// TestParseProviderIndexIgnoresWhatOpenTofuSkips: entries OpenTofu passes
+// over for every platform (other artifact types, os.version, no os or
+// architecture) leave a tag it can install from, so they are no conflict;
+// they are kept for a rewrite of the index.
+func TestParseProviderIndexIgnoresWhatOpenTofuSkips(t *testing.T) {
+	d := `"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":10`
+	target := `"artifactType":"application/vnd.opentofu.provider-target"`
+	raw := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/vnd.opentofu.provider","manifests":[` +
+		`{` + d + `,` + target + `,"platform":{"os":"linux","architecture":"amd64"}},` +
+		`{` + d + `,` + target + `,"platform":{"os":"windows","architecture":"amd64","os.version":"10.0.17763"}},` +
+		`{` + d + `,` + target + `,"platform":{"os":"","architecture":"arm64"}},` +
+		`{` + d + `,"artifactType":"application/vnd.example.sbom","platform":{"os":"linux","architecture":"amd64"}},` +
+		`{` + d + `}` +
+		`]}`
+	info, err := ParseProviderIndex([]byte(raw))
+	if err != nil {
+		t.Fatalf("an index OpenTofu installs linux_amd64 from was refused: %v", err)
+	}
+	if got := info.PlatformKeys(); len(got) != 1 || got[0] != "linux_amd64" {
+		t.Fatalf("platforms %v, want [linux_amd64]", got)
+	}
+	if len(info.Ignored) != 4 || info.Ignored[0].Platform == nil || info.Ignored[0].Platform.OSVersion != "10.0.17763" || info.Ignored[2].ArtifactType != "application/vnd.example.sbom" {
+		t.Fatalf("ignored entries %+v, want the four skipped ones verbatim in order", info.Ignored)
+	}
+}
+
 func TestParseProviderIndexRejects(t *testing.T) {
 	valid := buildIndex(t, "linux_amd64")
 	entry := `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":10,"artifactType":"application/vnd.opentofu.provider-target","platform":{"os":"linux","architecture":"amd64"}}`

@@ -73,6 +73,10 @@ func ProviderIndex(platforms []PlatformManifest) (Artifact, error) {
 type ProviderIndexInfo struct {
 	// Platforms maps "os_arch" to the entry for it.
 	Platforms map[string]PlatformManifest
+	// Ignored are the entries OpenTofu passes over (other artifact types,
+	// an os.version, an empty os or architecture), verbatim and in index
+	// order, so that a rewrite of the index can keep them; nil when none.
+	Ignored []descriptor.Descriptor
 }
 
 // PlatformKeys returns the index's platforms, sorted.
@@ -106,21 +110,26 @@ func ParseProviderIndex(raw []byte) (*ProviderIndexInfo, error) {
 	}
 	info := &ProviderIndexInfo{Platforms: map[string]PlatformManifest{}}
 	for i, d := range idx.Manifests {
+		// The order of checks is selectOCIImageManifest's in OpenTofu's
+		// oci_registry_mirror_source.go: what it skips for every platform
+		// is ignored here; what makes it fail is an error.
 		if d.ArtifactType != ProviderTargetArtifactType {
-			continue // OpenTofu ignores entries of other artifact types.
+			info.Ignored = append(info.Ignored, d)
+			continue
 		}
 		if d.MediaType != mediatype.OCI1Manifest {
 			return nil, fmt.Errorf("%w: entry %d: media type %q", ErrInvalidProviderIndex, i, d.MediaType)
 		}
-		if err := d.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: digest: %v", ErrInvalidProviderIndex, i, err)
-		}
-		if d.Platform == nil || d.Platform.OS == "" || d.Platform.Architecture == "" {
+		if d.Platform == nil {
 			return nil, fmt.Errorf("%w: entry %d: no platform", ErrInvalidProviderIndex, i)
 		}
-		if d.Platform.OSVersion != "" {
-			// OpenTofu skips such entries as the wrong platform.
-			return nil, fmt.Errorf("%w: entry %d: os.version set", ErrInvalidProviderIndex, i)
+		if d.Platform.OSVersion != "" || d.Platform.OS == "" || d.Platform.Architecture == "" {
+			// Never the platform OpenTofu installs for: it skips these.
+			info.Ignored = append(info.Ignored, d)
+			continue
+		}
+		if err := d.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: entry %d: digest: %v", ErrInvalidProviderIndex, i, err)
 		}
 		p := PlatformManifest{OS: d.Platform.OS, Arch: d.Platform.Architecture,
 			Manifest: descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType}}
