@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/opentofu/svchost"
 	"github.com/urfave/cli/v2"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
@@ -102,7 +103,12 @@ func tofurcGroups(template string, providers []config.Provider) [][]string {
 			key = append(key, a.Type)
 		}
 		k := strings.Join(key, "/")
-		entry := fmt.Sprintf("%q", a.String())
+		// include patterns take hostnames in Unicode, as source addresses.
+		host := a.Hostname
+		if host == "" {
+			host = config.DefaultHostname
+		}
+		entry := fmt.Sprintf("%q", svchost.ForDisplay(host)+"/"+a.Namespace+"/"+a.Type)
 		if !slices.Contains(byKey[k], entry) {
 			byKey[k] = append(byKey[k], entry)
 		}
