@@ -284,7 +284,7 @@ func (b *bench) importBundle() {
 	t := b.t
 	res := &importResult{set: b.w1Set, bytes: b.w1Bytes}
 	bundle := filepath.Join(b.dir("w3"), "bundle.tar")
-	exp := b.cli("w3-export", "export", "-c", b.w1Plan, "--output", bundle, "--spool-dir", b.dir("w3/spool"))
+	exp := b.cli("w3-export", "export", "-c", b.w1Plan, "--output", bundle, "--spool-dir", b.dir("w3/spool"), "--sign-key", bundleKey(t).PrivateFile)
 	res.export = exp
 	if fi, err := os.Stat(bundle); err == nil {
 		res.bundleSize = fi.Size()
@@ -415,7 +415,7 @@ func (b *bench) memory() {
 
 	b.reg.reset(t)
 	res.sync = b.cli("w4-sync", "sync", "-c", plan, "--spool-dir", spool)
-	res.export = b.cli("w4-export", "export", "-c", plan, "--output", bundle, "--spool-dir", spool, "--stage-dir", b.dir("w4/stage"))
+	res.export = b.cli("w4-export", "export", "-c", plan, "--output", bundle, "--spool-dir", spool, "--stage-dir", b.dir("w4/stage"), "--sign-key", bundleKey(t).PrivateFile)
 	b.reg.reset(t)
 	res.imp = b.cli("w4-import", "import", "-c", plan, bundle, "--spool-dir", spool)
 	if !strings.Contains(res.imp.Stdout, "Import: 1 copied") {

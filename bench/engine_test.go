@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -58,16 +61,16 @@ func BenchmarkFirstSync(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tg, err := sync.OpenTarget(cfg.Target)
+		tg, err := target.Open(cfg.Target)
 		if err != nil {
 			b.Fatal(err)
 		}
-		plan := sync.NewPlanner(upc, tg, sync.WithPlanConcurrency(concurrency)).Plan(ctx, cfg, tg.String())
-		res := sync.NewExecutor(upc, tg, sync.WithConcurrency(concurrency), sync.WithSpoolDir(spool)).Execute(ctx, plan)
+		plan := engine.New(upc, tg, nil, engine.WithConcurrency(concurrency)).Plan(ctx, cfg, tg.String())
+		res := engine.New(upc, tg, tg, engine.WithConcurrency(concurrency), engine.WithSpoolDir(spool)).Execute(ctx, plan)
 		if err := res.Err(); err != nil {
 			b.Fatal(err)
 		}
-		if n := res.Count(sync.ItemDone); n != ps.providers*ps.versions {
+		if n := res.Count(item.Done); n != ps.providers*ps.versions {
 			b.Fatalf("%d versions copied, want %d", n, ps.providers*ps.versions)
 		}
 	}

@@ -19,11 +19,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
 
@@ -170,6 +171,7 @@ func writePlan(t testing.TB, path string, up *testupstream.Server, ps providerSe
 	}
 	fmt.Fprintf(&b, "upstream:\n  ca_file: %q\n  hosts:\n    registry.opentofu.org:\n      services:\n        providers.v1: %q\n",
 		up.CAFile, up.Services()["providers.v1"])
+	fmt.Fprintf(&b, "trust:\n  bundle_keys: [%q]\n", bundleKey(t).PublicFile)
 	fmt.Fprintf(&b, "platforms: [%s]\nproviders:\n", strings.Join(ps.platformList(), ", "))
 	for i := range ps.providers {
 		fmt.Fprintf(&b, "  - source: bench/%s\n    versions: \">= 0.0.1\"\n", ps.typeName(i))
@@ -177,6 +179,24 @@ func writePlan(t testing.TB, path string, up *testupstream.Server, ps providerSe
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+var (
+	bundleKeyOnce sync.Once
+	bundleKeyVal  *testpgp.Key
+)
+
+// bundleKey signs the benchmark's bundles (export --sign-key) and is
+// trusted by its plans, as in production; made once per run.
+func bundleKey(t testing.TB) *testpgp.Key {
+	bundleKeyOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tofu-oci-mirror-bench-keys-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundleKeyVal = testpgp.New(t, "bench bundle signer", "").Write(t, dir, "signer")
+	})
+	return bundleKeyVal
 }
 
 // floorJobs asks up for every package's download URL, as any client must,
@@ -493,7 +513,7 @@ var (
 // for us, and counts each request by kind.
 type countingProxy struct {
 	Host string
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	c    registryCounts
 }
 

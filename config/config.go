@@ -47,6 +47,8 @@ type Config struct {
 	Providers []Provider
 	// Modules are the module entries in file order.
 	Modules []Module
+	// Trust is what is accepted as signed; see [Trust].
+	Trust Trust
 }
 
 // Target is the OCI registry (or local layout) the mirror writes to.
@@ -140,4 +142,24 @@ func resolvePath(base, p string) string {
 		return p
 	}
 	return filepath.Join(base, p)
+}
+
+// Trust pins what import (and, where set, sync and export) accept as
+// signed. The zero value pins nothing: import then trusts the provider
+// keys carried in a bundle only when the bundle's own signature verified
+// against a bundle key, and refuses unsigned bundles.
+type Trust struct {
+	// BundleKeys are ASCII-armored OpenPGP public key files (resolved
+	// against the plan file's directory); import accepts bundles signed by
+	// one of them. Empty: no bundle signature can verify.
+	BundleKeys []string
+	// ProviderKeys is a directory laid out as the OpenTofu registry lays
+	// out keys: <namespace>/*.asc. When set, a provider's SHA256SUMS must
+	// be signed by a key pinned for its namespace, whatever key a bundle
+	// or upstream offers. "" pins nothing.
+	ProviderKeys string
+	// AllowUnsignedProviders are provider addresses ("host/namespace/type")
+	// or namespace globs ("host/namespace/*") that may come without a
+	// valid signature. Empty: none may.
+	AllowUnsignedProviders []string
 }

@@ -109,7 +109,7 @@ func (w *walker) syntaxError(err error) {
 
 // plan reads the top-level mapping.
 func (w *walker) plan(root *yaml.Node) *Config {
-	top := w.mapping(root, "the plan", "version", "target", "upstream", "platforms", "providers", "modules")
+	top := w.mapping(root, "the plan", "version", "target", "upstream", "platforms", "providers", "modules", "trust")
 	if top == nil {
 		return nil
 	}
@@ -122,6 +122,7 @@ func (w *walker) plan(root *yaml.Node) *Config {
 	var tmpl templates
 	cfg.Target, tmpl = w.target(top["target"].value)
 	cfg.Upstream = w.upstream(top["upstream"].value)
+	cfg.Trust = w.trust(top["trust"].value)
 	defaults, defaultsState := w.platforms(top["platforms"].value, "platforms")
 	cfg.Platforms = defaults
 	providers := w.providers(top["providers"].value, defaults, defaultsState)
@@ -270,6 +271,73 @@ func (w *walker) upstream(n *yaml.Node) Upstream {
 		u.Hosts[host] = w.hostOverride(f.value, "upstream.hosts."+host)
 	}
 	return u
+}
+
+// trust reads the trust section: key files, the pinned key directory and
+// the providers allowed unsigned.
+func (w *walker) trust(n *yaml.Node) Trust {
+	var t Trust
+	if isNull(n) {
+		return t
+	}
+	m := w.mapping(n, "trust", "bundle_keys", "provider_keys", "allow_unsigned_providers")
+	if f, ok := m["bundle_keys"]; ok && !isNull(f.value) {
+		items, _ := w.sequence(f.value, "trust.bundle_keys")
+		for i, it := range items {
+			if s, ok := w.str(it, fmt.Sprintf("trust.bundle_keys[%d]", i)); ok {
+				if s == "" {
+					w.problemf(it, "trust.bundle_keys[%d] is empty: name an ASCII-armored public key file", i)
+					continue
+				}
+				t.BundleKeys = append(t.BundleKeys, resolvePath(w.baseDir, s))
+			}
+		}
+	}
+	if s, ok := w.str(m["provider_keys"].value, "trust.provider_keys"); ok && s != "" {
+		t.ProviderKeys = resolvePath(w.baseDir, s)
+	}
+	if f, ok := m["allow_unsigned_providers"]; ok && !isNull(f.value) {
+		items, _ := w.sequence(f.value, "trust.allow_unsigned_providers")
+		for i, it := range items {
+			what := fmt.Sprintf("trust.allow_unsigned_providers[%d]", i)
+			s, ok := w.str(it, what)
+			if !ok {
+				continue
+			}
+			pattern, err := parseUnsignedPattern(s)
+			if err != nil {
+				w.problemf(it, "%s: %v", what, err)
+				continue
+			}
+			t.AllowUnsignedProviders = append(t.AllowUnsignedProviders, pattern)
+		}
+	}
+	return t
+}
+
+// parseUnsignedPattern accepts a provider address or a namespace glob
+// ("namespace/*", "host/namespace/*") and returns it normalised with its
+// hostname.
+func parseUnsignedPattern(s string) (string, error) {
+	if rest, ok := strings.CutSuffix(s, "/*"); ok {
+		parts := strings.Split(rest, "/")
+		if len(parts) == 1 {
+			parts = []string{DefaultHostname, parts[0]}
+		}
+		if len(parts) != 2 || parts[1] == "" || strings.Contains(parts[1], "*") {
+			return "", fmt.Errorf("%q is not a provider address or a namespace glob like \"registry.opentofu.org/hashicorp/*\"", s)
+		}
+		a, err := ParseProviderAddr(parts[0] + "/" + parts[1] + "/x")
+		if err != nil {
+			return "", fmt.Errorf("%q: %v", s, err)
+		}
+		return a.Hostname + "/" + a.Namespace + "/*", nil
+	}
+	a, err := ParseProviderAddr(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a provider address or a namespace glob: %v", s, err)
+	}
+	return a.String(), nil
 }
 
 func (w *walker) hostOverride(n *yaml.Node, what string) HostOverride {

@@ -41,7 +41,7 @@ var problemCases = []problemCase{
 	}},
 	{name: "unknown top-level key", yaml: "version: 1\nprovider: []\nextra: true\n", want: []string{
 		"mirror.yaml:2:1: unknown key \"provider\" in the plan; did you mean \"providers\"?",
-		"mirror.yaml:3:1: unknown key \"extra\" in the plan; known keys: version, target, upstream, platforms, providers, modules",
+		"mirror.yaml:3:1: unknown key \"extra\" in the plan; known keys: version, target, upstream, platforms, providers, modules, trust",
 	}},
 	{name: "unknown key in target", yaml: "version: 1\ntarget:\n  registry: localhost:5000\n  insecured: true\n", want: []string{
 		"mirror.yaml:4:3: unknown key \"insecured\" in target; did you mean \"insecure\"?",
@@ -71,7 +71,7 @@ var problemCases = []problemCase{
 		"mirror.yaml:5:5: duplicate host \"registry.opentofu.org\" in upstream.hosts (first at line 4, column 5)",
 	}},
 	{name: "merge key", yaml: "version: 1\nx: &t {registry: localhost:5000}\ntarget:\n  <<: *t\n", want: []string{
-		"mirror.yaml:2:1: unknown key \"x\" in the plan; known keys: version, target, upstream, platforms, providers, modules",
+		"mirror.yaml:2:1: unknown key \"x\" in the plan; known keys: version, target, upstream, platforms, providers, modules, trust",
 		"mirror.yaml:4:3: YAML merge keys (<<) are not supported in target; write the keys out",
 	}},
 	{name: "providers is a string", yaml: "version: 1\nproviders: \"x\"\n", want: []string{

@@ -7,10 +7,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/atomicfile"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+
 	"github.com/opencontainers/go-digest"
 	"github.com/urfave/cli/v2"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
 )
 
@@ -58,6 +64,8 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle file to write, - for stdout"},
 			&cli.StringFlag{Name: "max-part-size", Usage: "split the bundle into parts of at most SIZE (e.g. 4GiB, 700MB) with a part manifest"},
 			&cli.StringFlag{Name: "stage-dir", Usage: "where verified content waits until the bundle is written (default: a temp dir)"},
+			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle with this ASCII-armored OpenPGP private key (passphrase from $" + signPassphraseEnv + "); writes BUNDLE.sig"},
+			&cli.StringFlag{Name: "signature-output", Usage: "with --output -, where to write the bundle's signature"},
 			concurrencyFlag(),
 			spoolDirFlag(),
 		), reportFlags()...),
@@ -78,6 +86,19 @@ func runExport(c *cli.Context) error {
 	if maxPart > 0 && output == "-" {
 		return cli.Exit("--max-part-size needs --output FILE, not stdout", exitFailed)
 	}
+	sigPath := c.String("signature-output")
+	if sigPath == "" && output != "-" {
+		sigPath = output + bundle.SignatureSuffix
+	}
+	var signer *openpgp.Entity
+	if p := c.String("sign-key"); p != "" {
+		if output == "-" && c.String("signature-output") == "" {
+			return cli.Exit("--sign-key with --output - needs --signature-output FILE", exitFailed)
+		}
+		if signer, err = bundle.LoadSigningKey(p, []byte(os.Getenv(signPassphraseEnv))); err != nil {
+			return cli.Exit(fmt.Sprintf("--sign-key: %v", err), exitFailed)
+		}
+	}
 	var inv *bundle.Inventory
 	var baselineDigest digest.Digest
 	if p := c.String("baseline"); p != "" {
@@ -96,8 +117,7 @@ func runExport(c *cli.Context) error {
 	progress, finish := progressReporter(c, e.logger, true, "downloading")
 	exp, err := bundle.Export(c.Context, e.cfg, inv, bundle.ExportOptions{
 		ToolVersion: toolVersion(), PlanFile: planFile, BaselineDigest: baselineDigest, StageDir: c.String("stage-dir"),
-		NewPlanner:  func(b sync.Inventory) *sync.Planner { return e.planner(c, up, b) },
-		NewExecutor: func(p sync.Publisher) *sync.Executor { return e.executor(c, up, p, progress) },
+		Upstream: up, Engine: e.engineOptions(c, progress),
 	})
 	finish()
 	if err != nil {
@@ -115,6 +135,16 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("writing the bundle: %v", err), exitFailed)
 	}
+	if signer != nil {
+		sig, err := exp.Sign(signer)
+		if err == nil {
+			err = atomicfile.WriteBytes(sigPath, 0o644, sig)
+		}
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("signing the bundle: %v", err), exitFailed)
+		}
+		e.logger.Info("bundle signed", "key", signer.PrimaryKey.KeyIdString(), "signature", sigPath)
+	}
 	res := exp.Result
 	summary := c.App.ErrWriter // stdout may be the bundle itself
 	if output != "-" {
@@ -129,7 +159,7 @@ func runExport(c *cli.Context) error {
 		}
 	}
 	fmt.Fprintf(summary, "Export: %d artifacts in the bundle (%s of content), %d already inside, %d failed, %d conflicts.\n",
-		len(exp.Metadata.Artifacts), humanBytes(inside), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict))
+		len(exp.Metadata.Artifacts), humanBytes(inside), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted))
 	return finishRun(c, e, "export", output, res, res.Err())
 }
 
@@ -139,6 +169,8 @@ func importCommand() *cli.Command {
 		Usage:     "verify a bundle and publish it into the target (inside the air gap); needs no upstream access",
 		ArgsUsage: "BUNDLE (a tar, its PATH.parts.json, the directory of the parts, or - for stdin)",
 		Flags: append(append(commonFlags(),
+			&cli.StringFlag{Name: "signature", Usage: "the bundle's detached signature (default: BUNDLE.sig next to it)"},
+			&cli.BoolFlag{Name: "allow-unsigned-bundle", Usage: "import a bundle whose signature is missing or not by a key of trust.bundle_keys; its providers must then verify with pinned keys or be allowed unsigned"},
 			concurrencyFlag(),
 			spoolDirFlag(),
 			lockFlag(),
@@ -171,11 +203,13 @@ func runImport(c *cli.Context) error {
 		}
 	}
 	defer r.Close()
-	res, err := bundle.Import(c.Context, e.cfg, tg, r, bundle.ImportOptions{
-		Logger: e.logger, SpoolDir: c.String("spool-dir"), Concurrency: c.Int("concurrency"),
-	})
+	opts, err := e.importOptions(c)
+	if err != nil {
+		return err
+	}
+	res, err := bundle.Import(c.Context, e.cfg, tg, r, opts)
 	for i := range res.Items {
-		if it := &res.Items[i]; it.State != sync.ItemUnchanged && err == nil {
+		if it := &res.Items[i]; it.State != item.Unchanged && err == nil {
 			logItem(e.logger, it)
 		}
 	}
@@ -187,31 +221,43 @@ func runImport(c *cli.Context) error {
 	return finishRun(c, e, "import", tg.String(), res, res.Err())
 }
 
+// signPassphraseEnv holds the passphrase of export's --sign-key.
+const signPassphraseEnv = "TOFU_OCI_MIRROR_SIGN_PASSPHRASE"
+
+// importOptions reads the bundle's signature and the keys that may make
+// it, and the pinned provider keys.
+func (e *env) importOptions(c *cli.Context) (bundle.ImportOptions, error) {
+	opts := bundle.ImportOptions{Logger: e.logger, SpoolDir: c.String("spool-dir"), Concurrency: c.Int("concurrency"),
+		AllowUnsignedBundle: c.Bool("allow-unsigned-bundle")}
+	policy, err := provenance.FromConfig(e.cfg.Trust, e.policy.Signatures)
+	if err != nil {
+		return opts, cli.Exit(fmt.Sprintf("%s: %v", e.cfg.Path, err), exitFailed)
+	}
+	opts.Policy = policy
+	if opts.BundleKeys, err = bundle.LoadTrustedKeys(e.cfg.Trust.BundleKeys); err != nil {
+		return opts, cli.Exit(fmt.Sprintf("%s: %v", e.cfg.Path, err), exitFailed)
+	}
+	sigPath := c.String("signature")
+	if arg := c.Args().First(); sigPath == "" && arg != "-" {
+		sigPath = bundle.SignaturePath(arg)
+		if _, err := os.Stat(sigPath); err != nil {
+			sigPath = "" // unsigned: refused below unless --allow-unsigned-bundle
+		}
+	}
+	if sigPath != "" {
+		if opts.Signature, err = os.ReadFile(sigPath); err != nil {
+			return opts, cli.Exit(fmt.Sprintf("--signature: %v", err), exitFailed)
+		}
+	}
+	return opts, nil
+}
+
 // writeOutput writes to stdout for "-", else to a file atomically.
 func writeOutput(c *cli.Context, path string, write func(io.Writer) error) error {
 	if path == "-" {
 		return write(c.App.Writer)
 	}
-	tmp, err := os.CreateTemp(dirOf(path), ".tofu-oci-mirror-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
+	return atomicfile.Write(path, 0o644, write)
 }
 
 // parseSize reads sizes like 700MB, 4GiB, 1048576; "" is 0 (no limit).

@@ -8,12 +8,17 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
 
@@ -32,6 +37,7 @@ func commonFlags() []cli.Flag {
 type env struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	policy provenance.Policy
 	// creds is where credentials are looked up: the process environment.
 	creds credEnv
 }
@@ -45,7 +51,11 @@ func setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
-	return &env{cfg: cfg, logger: logger, creds: processCredEnv()}, nil
+	policy, err := trustPolicy(cfg)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailed)
+	}
+	return &env{cfg: cfg, logger: logger, policy: policy, creds: processCredEnv()}, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -74,6 +84,8 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 		upstream.WithLogger(e.logger),
 		upstream.WithUserAgent(userAgent()),
 		upstream.WithHostServices(hosts),
+		upstream.WithSignaturePolicy(e.policy.Signatures),
+		upstream.WithReleaseCheck(e.policy.ReleaseCheck()),
 	}
 	if e.cfg.Upstream.CAFile != "" {
 		opts = append(opts, upstream.WithCAFile(e.cfg.Upstream.CAFile))
@@ -85,42 +97,40 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 	return upstream.New(opts...)
 }
 
-func (e *env) target(c *cli.Context) (*sync.Target, error) {
-	opts := []sync.TargetOption{sync.WithTargetLogger(e.logger), sync.WithTargetUserAgent(userAgent())}
+// trustPolicy is what the plan's trust section and OpenTofu's environment
+// variables pin; the connected side (sync, export) and verify also trust
+// the keys upstream serves (or the registry stores) when none is pinned,
+// and OpenTofu's registry.opentofu.org exception. Import decides per
+// bundle (see bundle.ImportOptions).
+func trustPolicy(cfg *config.Config) (provenance.Policy, error) {
+	p, err := provenance.FromConfig(cfg.Trust, upstream.SignaturePolicyFromEnv(os.Getenv))
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	p.CarriedKeysTrusted, p.OpenTofuException = true, true
+	return p, nil
+}
+
+func (e *env) target(c *cli.Context) (*target.Target, error) {
+	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent())}
 	if p := c.String("docker-config"); p != "" {
-		opts = append(opts, sync.WithDockerConfig(p))
+		opts = append(opts, target.WithDockerConfig(p))
 	} else if files := registryAuthFiles(e.creds); len(files) > 0 {
 		e.logger.Debug("registry credentials", "files", strings.Join(files, ","))
-		opts = append(opts, sync.WithRegistryAuthFiles(files...))
+		opts = append(opts, target.WithRegistryAuthFiles(files...))
 	}
-	return sync.OpenTarget(e.cfg.Target, opts...)
+	return target.Open(e.cfg.Target, opts...)
 }
 
-func (e *env) plan(c *cli.Context) (*sync.Plan, *sync.Target, *upstream.Client, error) {
-	up, err := e.upstreamClient()
-	if err != nil {
-		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
+// engineOptions are the engine settings every command shares; progress
+// may be nil.
+func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.Option {
+	opts := []engine.Option{
+		engine.WithConcurrency(c.Int("concurrency")),
+		engine.WithSpoolDir(c.String("spool-dir")),
+		engine.WithLogger(e.logger),
 	}
-	tg, err := e.target(c)
-	if err != nil {
-		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
-	}
-	return e.planner(c, up, tg).Plan(c.Context, e.cfg, tg.String()), tg, up, nil
-}
-
-// planner plans against inv: the live target, or a bundle baseline.
-func (e *env) planner(c *cli.Context, up *upstream.Client, inv sync.Inventory) *sync.Planner {
-	return sync.NewPlanner(up, inv, sync.WithPlanLogger(e.logger), sync.WithPlanConcurrency(c.Int("concurrency")))
-}
-
-// executor copies from upstream into pub: the target, or a bundle stage.
-func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, progress func(sync.Event)) *sync.Executor {
-	opts := []sync.ExecutorOption{
-		sync.WithConcurrency(c.Int("concurrency")),
-		sync.WithSpoolDir(c.String("spool-dir")),
-		sync.WithLogger(e.logger),
-		sync.WithProgress(progress),
-	}
+	modOpts := []modsource.Option{modsource.WithGitHubToken(e.creds.getenv("GITHUB_TOKEN"))}
 	// git does not read SSL_CERT_FILE or our upstream.ca_file: hand it a
 	// bundle of both, so git sources work behind a TLS-intercepting proxy.
 	bundle, err := gitCABundle(e.creds, e.cfg.Upstream.CAFile, c.String("spool-dir"))
@@ -131,14 +141,28 @@ func (e *env) executor(c *cli.Context, up *upstream.Client, pub sync.Publisher, 
 		if bundle != e.creds.getenv("SSL_CERT_FILE") {
 			onExit(c, func() { os.Remove(bundle) })
 		}
-		opts = append(opts, sync.WithModuleFetcher(modsource.New(
-			modsource.WithHTTPFetcher(up),
-			modsource.WithLogger(e.logger),
-			modsource.WithTempDir(c.String("spool-dir")),
-			modsource.WithGitCAFile(bundle),
-		)))
+		modOpts = append(modOpts, modsource.WithGitCAFile(bundle))
 	}
-	return sync.NewExecutor(up, pub, opts...)
+	opts = append(opts, engine.WithModuleSourceOptions(modOpts...))
+	if progress != nil {
+		opts = append(opts, engine.WithProgress(progress))
+	}
+	return opts
+}
+
+// plan computes the plan against the live target, with an engine ready to
+// execute it.
+func (e *env) plan(c *cli.Context, progress func(item.Event)) (*engine.Plan, *engine.Engine, *target.Target, error) {
+	up, err := e.upstreamClient()
+	if err != nil {
+		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
+	}
+	tg, err := e.target(c)
+	if err != nil {
+		return nil, nil, nil, cli.Exit(err.Error(), exitFailed)
+	}
+	eng := engine.New(up, tg, tg, e.engineOptions(c, progress)...)
+	return eng.Plan(c.Context, e.cfg, tg.String()), eng, tg, nil
 }
 
 // onExit runs f when the command line finishes (see run).

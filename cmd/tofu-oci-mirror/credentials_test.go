@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testgit"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testtools"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
@@ -342,6 +343,7 @@ func TestRegistryCredentialsFromAuthFiles(t *testing.T) {
 		{name: "~/.docker/config.json", file: ".docker/config.json", ok: true},
 		{name: "control: nowhere", file: "unused/auth.json"},
 	}
+	key := testpgp.New(t, "bundle signer", "").Write(t, t.TempDir(), "signer")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			home := t.TempDir()
@@ -355,7 +357,7 @@ func TestRegistryCredentialsFromAuthFiles(t *testing.T) {
 			}
 			e := newCLIEnv(t)
 			e.up.AddProvider("acme", "widget", "1.0.0", "linux_amd64")
-			writeMirrorPlan(t, e.plan, reg.Host, reg.CAFile, e.up.CAFile, e.up.Services()["providers.v1"])
+			writeMirrorPlan(t, e.plan, reg.Host, reg.CAFile, e.up.CAFile, e.up.Services()["providers.v1"], key.PublicFile)
 			want := exitOK
 			if !tt.ok {
 				want = exitFailed

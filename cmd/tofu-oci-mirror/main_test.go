@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
@@ -22,12 +23,16 @@ type cliEnv struct {
 	reg  *testregistry.Registry
 	dir  string
 	plan string
+	// key signs the bundles this world exports (export --sign-key) and
+	// is the one its plans trust (trust.bundle_keys).
+	key *testpgp.Key
 }
 
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	e := &cliEnv{t: t, up: testupstream.New(t), reg: testregistry.New(t), dir: t.TempDir()}
 	e.plan = filepath.Join(e.dir, "mirror.yaml")
+	e.key = testpgp.New(t, "bundle signer", "").Write(t, e.dir, "bundle-signer")
 	return e
 }
 
@@ -46,7 +51,9 @@ func (e *cliEnv) writePlan(registry, body string) {
     registry.opentofu.org:
       services:
         providers.v1: %q
-%s`, e.up.CAFile, svc["providers.v1"], body)
+trust:
+  bundle_keys: [%q]
+%s`, e.up.CAFile, svc["providers.v1"], e.key.PublicFile, body)
 	if err := os.WriteFile(e.plan, []byte(yaml), 0o644); err != nil {
 		e.t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func TestBundleFlowThroughTheCLI(t *testing.T) {
 	if err := os.Mkdir(parts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := e.mustRun(exitOK, "export", "-c", e.plan, "--baseline", inv, "--output", filepath.Join(parts, "bundle.tar"), "--max-part-size", "4KiB", "--no-progress")
+	out, _ := e.mustRun(exitOK, "export", "-c", e.plan, "--baseline", inv, "--output", filepath.Join(parts, "bundle.tar"), "--max-part-size", "4KiB", "--no-progress", "--sign-key", e.key.PrivateFile)
 	if !strings.Contains(out, "Export: 1 artifacts in the bundle") || !strings.Contains(out, "1 already inside") {
 		t.Fatalf("export summary: %s", out)
 	}
@@ -126,11 +126,11 @@ func TestBundleFlowThroughTheCLI(t *testing.T) {
 
 	// stdout streaming: export - | import -
 	fresh := testregistry.New(t)
-	e2 := &cliEnv{t: t, up: e.up, reg: fresh, dir: t.TempDir()}
+	e2 := &cliEnv{t: t, up: e.up, reg: fresh, dir: t.TempDir(), key: e.key}
 	e2.plan = filepath.Join(e2.dir, "mirror.yaml")
 	e2.writePlan(fresh.Host, "platforms: [linux_amd64]\nproviders:\n  - source: acme/widget\n    versions: \">= 1.0.0\"\n")
-	tarOut, _ := e2.mustRun(exitOK, "export", "-c", e2.plan, "--output", "-", "--no-progress")
 	stdin := filepath.Join(e2.dir, "bundle.tar")
+	tarOut, _ := e2.mustRun(exitOK, "export", "-c", e2.plan, "--output", "-", "--no-progress", "--sign-key", e.key.PrivateFile, "--signature-output", stdin+".sig")
 	if err := os.WriteFile(stdin, []byte(tarOut), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/urfave/cli/v2"
 )
 
 func planCommand() *cli.Command {
@@ -33,7 +34,7 @@ func runPlan(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	plan, _, _, err := e.plan(c)
+	plan, _, _, err := e.plan(c, nil)
 	if err != nil {
 		return err
 	}
@@ -54,37 +55,24 @@ func runPlan(c *cli.Context) error {
 
 // renderPlan writes the plan as tables people read: providers, then
 // modules with the source line to use, then one summary line.
-func renderPlan(out io.Writer, plan *sync.Plan) {
+func renderPlan(out io.Writer, plan *engine.Plan) {
 	fmt.Fprintf(out, "Target: %s\n\n", plan.Target)
-	pending, complete, conflicts := 0, 0, 0
 	if len(plan.Providers) > 0 || len(plan.Modules) == 0 {
-		pending, complete, conflicts = renderProviderPlan(out, plan)
+		renderProviderPlan(out, plan)
 	}
 	if len(plan.Modules) > 0 {
 		if len(plan.Providers) > 0 {
 			fmt.Fprintln(out)
 		}
 		renderModulePlan(out, plan)
-		for _, mp := range plan.Modules {
-			for _, v := range mp.Versions {
-				switch {
-				case v.Err != nil:
-				case v.State == sync.StateConflict:
-					conflicts++
-				case v.State.Pending():
-					pending++
-				default:
-					complete++
-				}
-			}
-		}
 	}
+	n := plan.Count("")
 	fmt.Fprintf(out, "\nPlan: %s to copy, %s complete, %s.\n",
-		plural(pending, "version"), plural(complete, "version"), plural(conflicts, "conflict"))
+		plural(n.Pending, "version"), plural(n.Complete, "version"), plural(n.Conflicts, "conflict"))
 }
 
-// renderProviderPlan writes the providers' table and warnings, and counts states.
-func renderProviderPlan(out io.Writer, plan *sync.Plan) (pending, complete, conflicts int) {
+// renderProviderPlan writes the providers' table and warnings.
+func renderProviderPlan(out io.Writer, plan *engine.Plan) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTATE\tPLATFORMS")
 	var warnings []string
@@ -99,8 +87,7 @@ func renderProviderPlan(out io.Writer, plan *sync.Plan) (pending, complete, conf
 		for _, v := range pp.Versions {
 			var detail string
 			switch v.State {
-			case sync.StateMissing, sync.StateIncomplete:
-				pending++
+			case item.Missing, item.Incomplete:
 				adds := make([]string, len(v.Add))
 				for i, a := range v.Add {
 					adds[i] = "+" + a
@@ -109,11 +96,9 @@ func renderProviderPlan(out io.Writer, plan *sync.Plan) (pending, complete, conf
 				if len(v.Present) > 0 {
 					detail += "  (has " + strings.Join(v.Present, ",") + ")"
 				}
-			case sync.StateConflict:
-				conflicts++
+			case item.Conflict:
 				detail = v.Detail
 			default:
-				complete++
 				detail = joinOr(v.Present, v.Detail)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", pp.Address, v.Version, v.State, detail)
@@ -126,5 +111,4 @@ func renderProviderPlan(out io.Writer, plan *sync.Plan) (pending, complete, conf
 			fmt.Fprintln(out, "  -", w)
 		}
 	}
-	return pending, complete, conflicts
 }

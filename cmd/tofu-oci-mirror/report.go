@@ -5,16 +5,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/atomicfile"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+
+	"github.com/urfave/cli/v2"
 )
 
 func reportFlags() []cli.Flag {
@@ -38,20 +38,20 @@ type runReport struct {
 	Error           string           `json:"error,omitempty"`
 	Summary         map[string]int64 `json:"summary"`
 	// PeakRSSBytes is the process's peak resident memory (Linux's VmHWM), 0 where unknown.
-	PeakRSSBytes int64             `json:"peak_rss_bytes,omitempty"`
-	Items        []sync.ItemResult `json:"items"`
+	PeakRSSBytes int64         `json:"peak_rss_bytes,omitempty"`
+	Items        []item.Result `json:"items"`
 }
 
 // writeReports writes --report and --metrics-file for a finished run.
 // runErr is the run's overall failure (nil when everything is in place).
-func writeReports(c *cli.Context, command, target string, res *sync.Result, runErr error) error {
+func writeReports(c *cli.Context, command, target string, res *item.Run, runErr error) error {
 	if res == nil {
-		res = &sync.Result{Start: time.Now(), End: time.Now()}
+		res = &item.Run{Start: time.Now(), End: time.Now()}
 	}
 	down, up := res.Bytes()
 	summary := map[string]int64{
-		"done": int64(res.Count(sync.ItemDone)), "unchanged": int64(res.Count(sync.ItemUnchanged)),
-		"failed": int64(res.Count(sync.ItemFailed)), "conflict": int64(res.Count(sync.ItemConflict)),
+		"done": int64(res.Count(item.Done)), "unchanged": int64(res.Count(item.Unchanged)),
+		"failed": int64(res.Count(item.Failed)), "conflict": int64(res.Count(item.Conflicted)),
 		"bytes_downloaded": down, "bytes_uploaded": up,
 	}
 	if p := c.String("report"); p != "" {
@@ -59,7 +59,7 @@ func writeReports(c *cli.Context, command, target string, res *sync.Result, runE
 			Start: res.Start, End: res.End, DurationSeconds: res.End.Sub(res.Start).Seconds(), Success: runErr == nil,
 			Summary: summary, Items: res.Items, PeakRSSBytes: peakRSS()}
 		if rep.Items == nil {
-			rep.Items = []sync.ItemResult{}
+			rep.Items = []item.Result{}
 		}
 		if runErr != nil {
 			rep.Error = runErr.Error()
@@ -68,12 +68,12 @@ func writeReports(c *cli.Context, command, target string, res *sync.Result, runE
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(p, append(raw, '\n')); err != nil {
+		if err := atomicfile.WriteBytes(p, 0o644, append(raw, '\n')); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
 	if p := c.String("metrics-file"); p != "" {
-		if err := writeFileAtomic(p, metrics(p, command, res, summary, runErr == nil)); err != nil {
+		if err := atomicfile.WriteBytes(p, 0o644, metrics(p, command, res, summary, runErr == nil)); err != nil {
 			return fmt.Errorf("--metrics-file: %w", err)
 		}
 	}
@@ -82,7 +82,7 @@ func writeReports(c *cli.Context, command, target string, res *sync.Result, runE
 
 // metrics renders the Prometheus text format. The last success timestamp
 // survives failed runs: it is carried over from the previous file.
-func metrics(path, command string, res *sync.Result, summary map[string]int64, ok bool) []byte {
+func metrics(path, command string, res *item.Run, summary map[string]int64, ok bool) []byte {
 	const lastSuccess = "tofu_oci_mirror_last_success_timestamp_seconds"
 	label := fmt.Sprintf("{command=%q}", command)
 	lastOK := previousValue(path, lastSuccess+label)
@@ -133,28 +133,6 @@ func previousValue(path, series string) string {
 		}
 	}
 	return ""
-}
-
-// writeFileAtomic writes through a temp file in the same directory and a
-// rename, so a reader (node_exporter, a monitoring job) never sees half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, bytes.NewReader(data)); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // peakRSS reads this process's resident high-water mark. Unlike rusage's

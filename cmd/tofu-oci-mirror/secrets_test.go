@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
@@ -30,6 +31,8 @@ const (
 	secretRegUser      = "mirror-bot"
 	secretRegPass      = "regpass-S3CRET-registry-91d3f0a2"
 	secretWrongRegPass = "regpass-WR0NG-registry-4c7e1b05"
+	// secretSignPassphrase protects the bundle signing key (export --sign-key).
+	secretSignPassphrase = "signpass-S3CRET-bundle-3a9d71c2"
 )
 
 // secretForms lists every spelling of a secret that would give it away:
@@ -66,6 +69,7 @@ func allSecretForms() map[string]string {
 	add("GITHUB_TOKEN", secretGitHubToken, "x-access-token")
 	add("registry password", secretRegPass, secretRegUser)
 	add("wrong registry password", secretWrongRegPass, secretRegUser)
+	add("signing key passphrase", secretSignPassphrase, "")
 	return out
 }
 
@@ -175,9 +179,11 @@ func TestSecretScannerFindsLeaks(t *testing.T) {
 
 // writeMirrorPlan writes a plan for registry (with its CA) whose
 // registry.opentofu.org providers service is providersURL.
-func writeMirrorPlan(t *testing.T, path, registry, registryCA, upstreamCA, providersURL string) {
+func writeMirrorPlan(t *testing.T, path, registry, registryCA, upstreamCA, providersURL, bundleKey string) {
 	t.Helper()
 	yaml := fmt.Sprintf(`version: 1
+trust:
+  bundle_keys: [%q]
 target:
   registry: %q
   ca_file: %q
@@ -191,7 +197,7 @@ platforms: [linux_amd64, darwin_arm64]
 providers:
   - source: acme/widget
     versions: ">= 1.0.0"
-`, registry, registryCA, upstreamCA, providersURL)
+`, bundleKey, registry, registryCA, upstreamCA, providersURL)
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +226,8 @@ type secretWorld struct {
 	plan2      string // for reg2 (import)
 	dockerCfg  string // credentials for reg and reg2
 	dockerCfg2 string
+	signKey    string // export --sign-key, protected by secretSignPassphrase
+	bundleKey  string // its public half, in trust.bundle_keys
 }
 
 func newSecretWorld(t *testing.T) *secretWorld {
@@ -235,8 +243,12 @@ func newSecretWorld(t *testing.T) *secretWorld {
 	w.dockerCfg, w.dockerCfg2 = w.reg.DockerConfig(t), w.reg2.DockerConfig(t)
 	w.plan, w.plan2 = filepath.Join(w.dir, "mirror.yaml"), filepath.Join(w.dir, "inside.yaml")
 	providers := w.up.Services()["providers.v1"]
-	writeMirrorPlan(t, w.plan, w.reg.Host, w.reg.CAFile, w.up.CAFile, providers)
-	writeMirrorPlan(t, w.plan2, w.reg2.Host, w.reg2.CAFile, w.up.CAFile, providers)
+	key := testpgp.New(t, "bundle signer", secretSignPassphrase).Write(t, t.TempDir(), "signer")
+	w.signKey = key.PrivateFile
+	writeMirrorPlan(t, w.plan, w.reg.Host, w.reg.CAFile, w.up.CAFile, providers, key.PublicFile)
+	writeMirrorPlan(t, w.plan2, w.reg2.Host, w.reg2.CAFile, w.up.CAFile, providers, key.PublicFile)
+	w.bundleKey = key.PublicFile
+	t.Setenv("TOFU_OCI_MIRROR_SIGN_PASSPHRASE", secretSignPassphrase)
 	t.Setenv("TF_TOKEN_registry_opentofu_org", secretTFToken)
 	t.Setenv("GITHUB_TOKEN", secretGitHubToken)
 	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no stray credentials from the machine
@@ -267,7 +279,7 @@ func TestSecretsNeverAppearInOutput(t *testing.T) {
 				t.Fatal(err)
 			}
 			o.mustRun(exitOK, append(common("export", w.plan, w.dockerCfg, "--no-progress", "--baseline", filepath.Join(w.dir, "inventory.json"),
-				"--output", bundlePath, "--stage-dir", filepath.Join(w.dir, "stage")), report("export")...)...)
+				"--output", bundlePath, "--stage-dir", filepath.Join(w.dir, "stage"), "--sign-key", w.signKey), report("export")...)...)
 			o.mustRun(exitOK, append(common("import", w.plan2, w.dockerCfg2, "--no-progress", "--spool-dir", filepath.Join(w.dir, "spool"), bundlePath), report("import")...)...)
 			o.mustRun(exitOK, common("plan", w.plan2, w.dockerCfg2, "--detailed-exitcode")...)
 			if _, err := os.Stat(filepath.Join(w.dir, "sync.json")); err != nil {
@@ -313,7 +325,7 @@ func TestSecretsNeverAppearInFailures(t *testing.T) {
 			w := newSecretWorld(t)
 			o := newOutputs(t, w.dir)
 			bundlePath := filepath.Join(w.dir, "bundle.tar")
-			o.mustRun(exitOK, "export", "-c", w.plan, "--no-progress", "--output", bundlePath)
+			o.mustRun(exitOK, "export", "-c", w.plan, "--no-progress", "--output", bundlePath, "--sign-key", w.signKey)
 			wrong := dockerConfigFor(t, w.reg.Host, secretRegUser, secretWrongRegPass)
 			for _, args := range [][]string{
 				{"plan", "-c", w.plan},
@@ -354,7 +366,7 @@ func TestSecretsNeverAppearInFailures(t *testing.T) {
 			if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: echo.Certificate().Raw}), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			writeMirrorPlan(t, w.plan, w.reg.Host, w.reg.CAFile, ca, echo.URL+"/v1/providers/")
+			writeMirrorPlan(t, w.plan, w.reg.Host, w.reg.CAFile, ca, echo.URL+"/v1/providers/", w.bundleKey)
 			o := newOutputs(t, w.dir)
 			for _, args := range [][]string{{"plan"}, {"sync", "--no-progress", "--report", filepath.Join(w.dir, "r.json")}} {
 				o.mustRunFailing(append(args, "-c", w.plan, "--log-level", "debug", "--log-format", format, "--docker-config", w.dockerCfg)...)

@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 )
 
 func syncCommand() *cli.Command {
@@ -34,7 +34,10 @@ func runSync(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
-	plan, tg, up, err := e.plan(c)
+	// The display depends on the plan; the engine reports to it through
+	// this variable, set before Execute starts.
+	progress := func(item.Event) {}
+	plan, eng, tg, err := e.plan(c, func(ev item.Event) { progress(ev) })
 	if err != nil {
 		return err
 	}
@@ -51,7 +54,7 @@ func runSync(c *cli.Context) error {
 	e.logger.Info("plan", "target", plan.Target, "pending", plan.Pending(), "conflicts", plan.Conflicts())
 
 	progress, finish := progressReporter(c, e.logger, plan.Pending() > 0, "downloading")
-	res := e.executor(c, up, tg, progress).Execute(c.Context, plan)
+	res := eng.Execute(c.Context, plan)
 	finish()
 	printSummary(c, "Sync", res)
 	renderModuleSources(c.App.Writer, res)
@@ -59,9 +62,9 @@ func runSync(c *cli.Context) error {
 }
 
 // finishRun writes the reports and turns the run's outcome into an exit code.
-func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result, runErr error) error {
+func finishRun(c *cli.Context, e *env, command, target string, res *item.Run, runErr error) error {
 	if c.Context.Err() != nil && runErr != nil {
-		runErr = fmt.Errorf("%w: %w", sync.ErrInterrupted, runErr)
+		runErr = fmt.Errorf("%w: %w", item.ErrInterrupted, runErr)
 	}
 	if err := writeReports(c, command, target, res, runErr); err != nil {
 		e.logger.Error(err.Error())
@@ -70,14 +73,14 @@ func finishRun(c *cli.Context, e *env, command, target string, res *sync.Result,
 		}
 	}
 	if runErr != nil {
-		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(sync.ItemFailed)+res.Count(sync.ItemConflict), len(res.Items), runErr), exitFailed)
+		return cli.Exit(fmt.Sprintf("%d of %d items not in place:\n%v", res.Count(item.Failed)+res.Count(item.Conflicted), len(res.Items), runErr), exitFailed)
 	}
 	return nil
 }
 
 // progressReporter draws a byte counter on a terminal and logs each item
 // that changed; finish clears the bar.
-func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what string) (func(sync.Event), func()) {
+func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what string) (func(item.Event), func()) {
 	var bar *progressbar.ProgressBar
 	if showProgress(c) && active {
 		bar = progressbar.NewOptions64(-1,
@@ -88,11 +91,11 @@ func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what str
 			progressbar.OptionThrottle(100*time.Millisecond),
 		)
 	}
-	report := func(ev sync.Event) {
+	report := func(ev item.Event) {
 		if bar != nil && ev.Bytes > 0 {
 			_ = bar.Add64(ev.Bytes)
 		}
-		if it := ev.Item; it != nil && it.State != sync.ItemUnchanged {
+		if it := ev.Item; it != nil && it.State != item.Unchanged {
 			logItem(logger, it)
 		}
 	}
@@ -104,14 +107,14 @@ func progressReporter(c *cli.Context, logger *slog.Logger, active bool, what str
 }
 
 // printSummary writes the one-line outcome of a run to stdout.
-func printSummary(c *cli.Context, what string, res *sync.Result) {
+func printSummary(c *cli.Context, what string, res *item.Run) {
 	down, upBytes := res.Bytes()
 	fmt.Fprintf(c.App.Writer, "%s: %d copied, %d unchanged, %d failed, %d conflicts; %s downloaded, %s uploaded in %s.\n", what,
-		res.Count(sync.ItemDone), res.Count(sync.ItemUnchanged), res.Count(sync.ItemFailed), res.Count(sync.ItemConflict),
+		res.Count(item.Done), res.Count(item.Unchanged), res.Count(item.Failed), res.Count(item.Conflicted),
 		humanBytes(down), humanBytes(upBytes), res.End.Sub(res.Start).Round(time.Millisecond))
 }
-func logItem(l *slog.Logger, it *sync.ItemResult) {
-	attrs := []any{it.Kind, it.Address, "version", it.Version, "state", it.State}
+func logItem(l *slog.Logger, it *item.Result) {
+	attrs := []any{string(it.Kind), it.Address, "version", it.Version, "state", it.State}
 	if len(it.Platforms) > 0 {
 		attrs = append(attrs, "platforms", it.Platforms)
 	}
@@ -119,7 +122,7 @@ func logItem(l *slog.Logger, it *sync.ItemResult) {
 		attrs = append(attrs, "uploaded", humanBytes(it.Uploaded))
 	}
 	for _, w := range it.Warnings {
-		l.Warn(w, it.Kind, it.Address, "version", it.Version)
+		l.Warn(w, string(it.Kind), it.Address, "version", it.Version)
 	}
 	if it.Err != nil {
 		l.Error(it.Err.Error(), attrs...)

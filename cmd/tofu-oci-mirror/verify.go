@@ -5,9 +5,9 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/verify"
 
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/urfave/cli/v2"
 )
 
 func verifyCommand() *cli.Command {
@@ -36,10 +36,11 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	rep, err := sync.Verify(c.Context, e.cfg, tg,
-		sync.WithVerifyDeep(c.Bool("deep")),
-		sync.WithVerifyConcurrency(c.Int("concurrency")),
-		sync.WithVerifyLogger(e.logger),
+	rep, err := verify.Run(c.Context, e.cfg, tg,
+		verify.WithDeep(c.Bool("deep")),
+		verify.WithConcurrency(c.Int("concurrency")),
+		verify.WithLogger(e.logger),
+		verify.WithPolicy(e.policy),
 	)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
@@ -54,9 +55,9 @@ func runVerify(c *cli.Context) error {
 }
 
 // renderVerify writes one line per problem, then warnings, then the summary.
-func renderVerify(out io.Writer, target string, rep *sync.VerifyReport) {
+func renderVerify(out io.Writer, target string, rep *verify.Report) {
 	fmt.Fprintf(out, "Target: %s\n\n", target)
-	section := func(title string, ps []sync.VerifyProblem) {
+	section := func(title string, ps []verify.Problem) {
 		if len(ps) == 0 {
 			return
 		}
@@ -71,6 +72,9 @@ func renderVerify(out io.Writer, target string, rep *sync.VerifyReport) {
 	}
 	section("Problems:", rep.Problems)
 	section("Warnings:", rep.Warnings)
+	if !rep.KeysPinned {
+		fmt.Fprintln(out, "Signing keys: not pinned; each provenance was checked against the key stored next to it. Set trust.provider_keys to check against keys you pinned.")
+	}
 	fmt.Fprintf(out, "Verify: %s checked, %s.\n", plural(rep.Checked, "version"), plural(len(rep.Problems), "problem"))
 }
 

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/verify"
+
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 )
 
 func TestVerifyExitCodes(t *testing.T) {
@@ -35,7 +37,7 @@ func TestVerifyExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := sync.OpenTarget(cfg.Target)
+	tg, err := target.Open(cfg.Target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +75,11 @@ func TestVerifyExitCodes(t *testing.T) {
 	}
 
 	out, _ = e.mustRun(exitFailed, "verify", "-c", e.plan, "--output", "json")
-	var rep sync.VerifyReport
+	var rep verify.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--output json: %v\n%s", err, out)
 	}
-	if rep.Checked != 2 || len(rep.Problems) != 1 || rep.Problems[0].Code != sync.ProblemMissingPlatform || rep.Problems[0].Platform != "darwin_arm64" {
+	if rep.Checked != 2 || len(rep.Problems) != 1 || rep.Problems[0].Code != verify.ProblemMissingPlatform || rep.Problems[0].Platform != "darwin_arm64" {
 		t.Fatalf("json report: %+v", rep)
 	}
 	e.mustRun(exitFailed, "verify", "-c", e.plan, "--output", "yaml")

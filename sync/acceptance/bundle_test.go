@@ -30,8 +30,14 @@ func scenarioBundle(t *testing.T) {
 	work := w.workDir(version)
 	w.runTofu(work, w.upstreamCLIConfig(), "providers", "lock", "-platform="+currentPlatform, "-platform="+other)
 
+	// The operator exports the provider keys once on the connected side,
+	// reviews them and carries them across: the inside pins them.
+	keys := filepath.Join(t.TempDir(), "provider-keys")
+	w.mustMirror(0, nil, "keys", "export", "-c", w.writePlan("= "+version, currentPlatform, other), keys)
+
 	// The inside: its own registry, its own plan file and CA bundle.
 	inside := w.sub(t)
+	inside.trust = fmt.Sprintf("  provider_keys: %q\n", keys)
 	inside.reg = testregistry.New(t, testregistry.WithTLS())
 	inside.dir = t.TempDir()
 	inside.caBundle = filepath.Join(inside.dir, "ca-bundle.pem")
@@ -46,7 +52,7 @@ func scenarioBundle(t *testing.T) {
 	outside.dir = t.TempDir()
 	outsidePlan := outside.writePlan("= "+version, currentPlatform, other)
 	bundle := filepath.Join(outside.dir, "bundle.tar")
-	exp := outside.mustMirror(0, nil, "export", "-c", outsidePlan, "--baseline", inv, "--output", bundle, "--max-part-size", "8MiB", "--no-progress")
+	exp := outside.mustMirror(0, nil, "export", "-c", outsidePlan, "--baseline", inv, "--output", bundle, "--max-part-size", "8MiB", "--no-progress", "--sign-key", outside.bundleKey.PrivateFile)
 	if !strings.Contains(exp.stdout, "Export: 1 artifacts") {
 		t.Fatalf("export summary: %s", exp)
 	}

@@ -51,7 +51,7 @@ func scenarioModules(t *testing.T) {
 	inside.caBundle = filepath.Join(inside.dir, "ca-bundle.pem")
 	writeFile(t, inside.caBundle, string(inside.reg.CACertPEM))
 	bundle := filepath.Join(t.TempDir(), "bundle.tar")
-	w.mustMirror(0, nil, "export", "-c", plan, "--output", bundle, "--no-progress")
+	w.mustMirror(0, nil, "export", "-c", plan, "--output", bundle, "--no-progress", "--sign-key", w.bundleKey.PrivateFile)
 	insidePlan := inside.writeModulePlan(inside.reg, "~> 1.2")
 	inside.mustMirror(0, nil, "import", "-c", insidePlan, bundle, "--no-progress")
 	if a, b := w.tagDigest("opentofu-modules/acme/greeting/null", "1.2.0"), inside.tagDigest("opentofu-modules/acme/greeting/null", "1.2.0"); a != b {
@@ -78,7 +78,7 @@ upstream:
 modules:
   - source: acme/greeting/null
     versions: %q
-`, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"], versions)
+%s`, reg.Host, reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], svc["modules.v1"], versions, w.trustSection())
 	path := filepath.Join(w.dir, "modules.yaml")
 	writeFile(w.t, path, plan)
 	return path

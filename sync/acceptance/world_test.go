@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testtools"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
@@ -54,6 +55,11 @@ type world struct {
 	// caBundle concatenates the registry's and the upstream's test CAs; it
 	// is SSL_CERT_FILE for tofu, which has no other way to trust them.
 	caBundle string
+	// bundleKey signs the bundles this world exports and is trusted by
+	// its plans (trust.bundle_keys); trust is more of the plans' trust
+	// section (e.g. provider_keys).
+	bundleKey *testpgp.Key
+	trust     string
 }
 
 // scenarioTofu maps the *testing.T of each eachTofu subtest to the OpenTofu
@@ -92,7 +98,14 @@ func newWorld(t *testing.T, regOpts ...testregistry.Option) *world {
 	}
 	w.caBundle = filepath.Join(w.dir, "ca-bundle.pem")
 	writeFile(t, w.caBundle, string(w.reg.CACertPEM)+string(w.up.CACertPEM))
+	w.bundleKey = testpgp.New(t, "bundle signer", "").Write(t, t.TempDir(), "bundle-signer")
 	return w
+}
+
+// trustSection is the plans' trust section: the world's bundle key, and
+// w.trust.
+func (w *world) trustSection() string {
+	return fmt.Sprintf("trust:\n  bundle_keys: [%q]\n%s", w.bundleKey.PublicFile, w.trust)
 }
 
 // sub is w for a subtest: helpers report failures to t.
@@ -160,7 +173,7 @@ platforms: [%s]
 providers:
   - source: %s
     versions: %q
-`, w.reg.Host, w.reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], strings.Join(quoted, ", "), source, versions)
+%s`, w.reg.Host, w.reg.CAFile, w.up.CAFile, originHost, svc["providers.v1"], strings.Join(quoted, ", "), source, versions, w.trustSection())
 	path := filepath.Join(w.dir, "mirror.yaml")
 	writeFile(w.t, path, plan)
 	return path

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 )
 
 // Baseline answers the exporting planner's questions about the inside
@@ -31,10 +32,10 @@ func NewBaseline(inv *Inventory, cfg *config.Config) *Baseline {
 	byID := map[string]*InventoryEntry{}
 	for i := range inv.Artifacts {
 		a := &inv.Artifacts[i]
-		byID[a.Kind+" "+a.Address] = a
+		byID[string(a.Kind)+" "+a.Address] = a
 	}
-	bind := func(kind, address, repo string) {
-		e, ok := byID[kind+" "+address]
+	bind := func(kind item.Kind, address, repo string) {
+		e, ok := byID[string(kind)+" "+address]
 		if !ok {
 			return
 		}
@@ -57,10 +58,10 @@ func NewBaseline(inv *Inventory, cfg *config.Config) *Baseline {
 		b.blobs[repo] = set
 	}
 	for _, p := range cfg.Providers {
-		bind("provider", p.Source.String(), p.Repository)
+		bind(item.Provider, p.Source.String(), p.Repository)
 	}
 	for _, m := range cfg.Modules {
-		bind("module", m.Source.String(), m.Repository)
+		bind(item.Module, m.Source.String(), m.Repository)
 	}
 	return b
 }

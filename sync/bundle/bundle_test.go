@@ -14,13 +14,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/ref"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
@@ -93,8 +97,8 @@ func (w *world) client(cfg *config.Config) *upstream.Client {
 	return up
 }
 
-func target(t *testing.T, cfg *config.Config) *sync.Target {
-	tg, err := sync.OpenTarget(cfg.Target)
+func openTarget(t *testing.T, cfg *config.Config) *target.Target {
+	tg, err := target.Open(cfg.Target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +107,8 @@ func target(t *testing.T, cfg *config.Config) *sync.Target {
 
 func (w *world) sync(cfg *config.Config) {
 	w.t.Helper()
-	up, tg := w.client(cfg), target(w.t, cfg)
-	res := sync.NewExecutor(up, tg).Execute(context.Background(), sync.NewPlanner(up, tg).Plan(context.Background(), cfg, ""))
+	up, tg := w.client(cfg), openTarget(w.t, cfg)
+	res := engine.New(up, tg, tg).Execute(context.Background(), engine.New(up, tg, nil).Plan(context.Background(), cfg, ""))
 	if err := res.Err(); err != nil {
 		w.t.Fatal(err)
 	}
@@ -112,7 +116,7 @@ func (w *world) sync(cfg *config.Config) {
 
 func (w *world) inventory(cfg *config.Config) *bundle.Inventory {
 	w.t.Helper()
-	inv, err := bundle.TakeInventory(context.Background(), cfg, target(w.t, cfg), "inside", "test")
+	inv, err := bundle.TakeInventory(context.Background(), cfg, openTarget(w.t, cfg), "inside", "test")
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -125,8 +129,7 @@ func (w *world) export(cfg *config.Config, inv *bundle.Inventory) (*bundle.Expor
 	up := w.client(cfg)
 	exp, err := bundle.Export(context.Background(), cfg, inv, bundle.ExportOptions{
 		ToolVersion: "test", PlanFile: []byte("plan"), StageDir: w.t.TempDir(),
-		NewPlanner:  func(b sync.Inventory) *sync.Planner { return sync.NewPlanner(up, b) },
-		NewExecutor: func(p sync.Publisher) *sync.Executor { return sync.NewExecutor(up, p) },
+		Upstream: up,
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -141,8 +144,8 @@ func (w *world) export(cfg *config.Config, inv *bundle.Inventory) (*bundle.Expor
 	return exp, buf.Bytes()
 }
 
-func importBytes(t *testing.T, cfg *config.Config, data []byte) (*sync.Result, error) {
-	return bundle.Import(context.Background(), cfg, target(t, cfg), bytes.NewReader(data), bundle.ImportOptions{SpoolDir: t.TempDir()})
+func importBytes(t *testing.T, cfg *config.Config, data []byte) (*item.Run, error) {
+	return bundle.Import(context.Background(), cfg, openTarget(t, cfg), bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: t.TempDir()}))
 }
 
 // tagDigests lists "repo:tag digest" for every version tag of cfg's providers.
@@ -183,7 +186,7 @@ func TestRoundTripMatchesDirectSync(t *testing.T) {
 		t.Fatalf("want 3 artifacts, got %d", len(exp.Metadata.Artifacts))
 	}
 	res, err := importBytes(t, w.config(b, defaultTemplate, planAB), data)
-	if err != nil || res.Count(sync.ItemDone) != 3 {
+	if err != nil || res.Count(item.Done) != 3 {
 		t.Fatalf("import: %v %+v", err, res.Items)
 	}
 	da, db := tagDigests(t, a, repos...), tagDigests(t, b, repos...)
@@ -211,8 +214,8 @@ func TestRoundTripMatchesDirectSync(t *testing.T) {
 	// Importing the same bundle again is a no-op.
 	b.ResetCounts()
 	res, err = importBytes(t, w.config(b, defaultTemplate, planAB), data)
-	if err != nil || res.Count(sync.ItemUnchanged) != 3 || b.Counts().Pushes() != 0 {
-		t.Fatalf("second import: %v unchanged=%d pushes=%d", err, res.Count(sync.ItemUnchanged), b.Counts().Pushes())
+	if err != nil || res.Count(item.Unchanged) != 3 || b.Counts().Pushes() != 0 {
+		t.Fatalf("second import: %v unchanged=%d pushes=%d", err, res.Count(item.Unchanged), b.Counts().Pushes())
 	}
 }
 
@@ -252,7 +255,7 @@ func TestDifferentialExportCarriesOnlyWhatTheInsideLacks(t *testing.T) {
 	t.Logf("full bundle %d bytes (%d artifacts), differential %d bytes", len(fullData), len(full.Metadata.Artifacts), len(diffData))
 
 	res, err := importBytes(t, w.config(inside, defaultTemplate, planAB), diffData)
-	if err != nil || res.Count(sync.ItemDone) != 1 {
+	if err != nil || res.Count(item.Done) != 1 {
 		t.Fatalf("import: %v %+v", err, res.Items)
 	}
 	direct := testregistry.New(t)
@@ -409,7 +412,7 @@ func TestInterruptedImportResumesWithoutReuploading(t *testing.T) {
 	_, data := w.export(w.config(nil, defaultTemplate, planAB), nil)
 	reg := testregistry.New(t)
 	cfg := w.config(reg, defaultTemplate, planAB)
-	_, err := bundle.Import(context.Background(), cfg, target(t, cfg), &failingReader{r: bytes.NewReader(data), n: len(data) * 3 / 4}, bundle.ImportOptions{})
+	_, err := bundle.Import(context.Background(), cfg, openTarget(t, cfg), &failingReader{r: bytes.NewReader(data), n: len(data) * 3 / 4}, signed(t, data, bundle.ImportOptions{}))
 	if err == nil {
 		t.Fatal("interrupted import succeeded")
 	}
@@ -419,7 +422,7 @@ func TestInterruptedImportResumesWithoutReuploading(t *testing.T) {
 	before := reg.Counts().BlobUploadStart
 	reg.ResetCounts()
 	res, err := importBytes(t, cfg, data)
-	if err != nil || res.Count(sync.ItemDone) != 3 {
+	if err != nil || res.Count(item.Done) != 3 {
 		t.Fatalf("resumed import: %v", err)
 	}
 	t.Logf("blob uploads: interrupted run %d, resumed run %d, blobs in bundle %d", before, reg.Counts().BlobUploadStart, totalInsideBlobs(t, data))
@@ -458,9 +461,9 @@ func TestSplitBundleParts(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := w.config(reg, defaultTemplate, planAB)
-		res, err := bundle.Import(context.Background(), cfg, target(t, cfg), r, bundle.ImportOptions{})
+		res, err := bundle.Import(context.Background(), cfg, openTarget(t, cfg), r, signed(t, data, bundle.ImportOptions{}))
 		_ = r.Close()
-		if err != nil || res.Count(sync.ItemDone) != 3 {
+		if err != nil || res.Count(item.Done) != 3 {
 			t.Fatalf("import from %s: %v", arg, err)
 		}
 	}
@@ -476,7 +479,7 @@ func TestSplitBundleParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := w.config(reg, defaultTemplate, planAB)
-	_, err = bundle.Import(context.Background(), cfg, target(t, cfg), r, bundle.ImportOptions{})
+	_, err = bundle.Import(context.Background(), cfg, openTarget(t, cfg), r, signed(t, data, bundle.ImportOptions{}))
 	_ = r.Close()
 	if !errors.Is(err, bundle.ErrCorrupt) || !strings.Contains(err.Error(), "part "+filepath.Base(second)) {
 		t.Fatalf("corrupt part: %v", err)

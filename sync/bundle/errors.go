@@ -22,3 +22,21 @@ var (
 	// longer verifies, or does not cover its packages.
 	ErrProvenance = errors.New("provenance check failed")
 )
+
+// Trust failures of a bundle as a whole, and of artifacts in it.
+var (
+	// ErrUnsignedBundle means a bundle has no signature that could be
+	// checked (none beside it, or no trust.bundle_keys), and
+	// --allow-unsigned-bundle was not given.
+	ErrUnsignedBundle = errors.New("unsigned bundle")
+	// ErrBundleSignature means the bundle's signature does not verify with
+	// any key of trust.bundle_keys.
+	ErrBundleSignature = errors.New("bundle signature does not verify")
+	// ErrNotInPlan means the bundle carries an artifact the importing
+	// side's plan does not select (address, version constraint, platform).
+	ErrNotInPlan = errors.New("not selected by this plan")
+	// ErrUnsafeModule means a module package breaks the archive safety
+	// rules sync applies (paths escaping, links leaving the package, size
+	// or ratio limits).
+	ErrUnsafeModule = errors.New("unsafe module package")
+)

@@ -12,29 +12,32 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
-	"github.com/regclient/regclient/types/mediatype"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/atomicfile"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/engine"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 )
 
-// ExportOptions configure [Export].
+// ExportOptions configure [Export]. Upstream is required.
 type ExportOptions struct {
 	ToolVersion    string
 	PlanFile       []byte        // recorded in the metadata
 	BaselineDigest digest.Digest // of the inventory file; empty without a baseline
 	// StageDir holds what is downloaded until the tar is written (default: a temp dir, removed after).
 	StageDir string
-	// NewPlanner and NewExecutor build the engine over the baseline and
-	// the stage; the caller wires upstream clients and options into them.
-	NewPlanner  func(sync.Inventory) *sync.Planner
-	NewExecutor func(sync.Publisher) *sync.Executor
+	// Upstream is where providers and modules come from.
+	Upstream engine.Upstream
+	// Engine configures the engine that plans against the baseline and
+	// copies into the stage (concurrency, spool, logger, progress).
+	Engine []engine.Option
 }
 
 // Exported is a staged bundle ready to be written.
 type Exported struct {
-	Plan     *sync.Plan
-	Result   *sync.Result
+	Plan     *engine.Plan
+	Result   *item.Run
 	Metadata *Metadata
 	stage    *stage
 	cleanup  func()
@@ -63,8 +66,9 @@ func Export(ctx context.Context, cfg *config.Config, inv *Inventory, opts Export
 		cleanup()
 		return nil, err
 	}
-	plan := opts.NewPlanner(baseline).Plan(ctx, cfg, "bundle")
-	res := opts.NewExecutor(st).Execute(ctx, plan)
+	eng := engine.New(opts.Upstream, baseline, st, opts.Engine...)
+	plan := eng.Plan(ctx, cfg, "bundle")
+	res := eng.Execute(ctx, plan)
 	meta := &Metadata{
 		Format: BundleFormat, FormatVersion: BundleFormatVersion, ToolVersion: opts.ToolVersion,
 		Created: time.Now().UTC().Truncate(time.Second), BaselineDigest: opts.BaselineDigest,
@@ -74,7 +78,7 @@ func Export(ctx context.Context, cfg *config.Config, inv *Inventory, opts Export
 		meta.Plan, meta.PlanDigest = string(opts.PlanFile), digest.SHA256.FromBytes(opts.PlanFile)
 	}
 	for _, it := range res.Items {
-		if it.State != sync.ItemDone {
+		if it.State != item.Done {
 			continue
 		}
 		a, err := st.describe(it)
@@ -90,7 +94,7 @@ func Export(ctx context.Context, cfg *config.Config, inv *Inventory, opts Export
 
 // describe walks a published item from its tagged manifest down, children
 // first, noting for each blob whether the bundle carries it.
-func (s *stage) describe(it sync.ItemResult) (Artifact, error) {
+func (s *stage) describe(it item.Result) (Artifact, error) {
 	top := digest.Digest(it.Digest)
 	desc, ok := s.isManifest(top)
 	if !ok {
@@ -116,7 +120,7 @@ func (s *stage) describe(it sync.ItemResult) (Artifact, error) {
 				}
 			}
 			d = md
-		} else if mediatype.Base(d.MediaType) == mediatype.OCI1Manifest || mediatype.Base(d.MediaType) == mediatype.OCI1ManifestList {
+		} else if manifest.IsManifestMediaType(d.MediaType) {
 			isManifest = true // a manifest the inside already holds
 		}
 		a.Blobs = append(a.Blobs, BlobRef{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Manifest: isManifest, Inside: s.staged(d.Digest)})
@@ -135,11 +139,17 @@ func (s *stage) describe(it sync.ItemResult) (Artifact, error) {
 	return a, nil
 }
 
+// metadataBytes is the metadata entry exactly as WriteTar writes it and
+// Sign signs it.
+func (e *Exported) metadataBytes() ([]byte, error) {
+	return json.MarshalIndent(e.Metadata, "", "  ")
+}
+
 // WriteTar writes the bundle as one tar stream: metadata first, so an
 // importer streaming it knows what to expect before any blob arrives.
 func (e *Exported) WriteTar(w io.Writer) error {
 	tw := tar.NewWriter(w)
-	meta, err := json.MarshalIndent(e.Metadata, "", "  ")
+	meta, err := e.metadataBytes()
 	if err != nil {
 		return err
 	}
@@ -149,20 +159,16 @@ func (e *Exported) WriteTar(w io.Writer) error {
 	if err := writeEntry(tw, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return err
 	}
-	index := struct {
-		SchemaVersion int                     `json:"schemaVersion"`
-		MediaType     string                  `json:"mediaType"`
-		Manifests     []descriptor.Descriptor `json:"manifests"`
-	}{SchemaVersion: 2, MediaType: mediatype.OCI1ManifestList, Manifests: []descriptor.Descriptor{}}
+	var entries []descriptor.Descriptor
 	for _, a := range e.Metadata.Artifacts {
 		d := a.Manifest
 		d.Annotations = map[string]string{
 			"org.opencontainers.image.ref.name": a.Address + ":" + a.Tag,
 			IdentityAnnotation:                  a.Identity(),
 		}
-		index.Manifests = append(index.Manifests, d)
+		entries = append(entries, d)
 	}
-	raw, err := json.Marshal(index)
+	raw, err := manifest.LayoutIndex(entries)
 	if err != nil {
 		return err
 	}
@@ -220,29 +226,5 @@ func (e *Exported) WriteFile(path string, maxPart int64) error {
 	if maxPart > 0 {
 		return e.writeParts(path, maxPart)
 	}
-	return atomicWrite(path, func(w io.Writer) error { return e.WriteTar(w) })
-}
-
-// atomicWrite writes through a temp file in path's directory and renames it.
-func atomicWrite(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(dirOf(path), "."+baseOf(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return e.WriteTar(w) })
 }

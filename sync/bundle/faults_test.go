@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/scheme/reg"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/faulttest"
 )
@@ -22,14 +24,14 @@ import (
 // platforms, and importing again finishes without uploading twice.
 
 // importWith imports data with regclient retrying quickly (limit retries).
-func importWith(t *testing.T, cfg *config.Config, data []byte, limit int) (*sync.Result, error) {
+func importWith(t *testing.T, cfg *config.Config, data []byte, limit int) (*item.Run, error) {
 	t.Helper()
-	tg, err := sync.OpenTarget(cfg.Target, sync.WithRegClientOptions(regclient.WithRegOpts(
+	tg, err := target.Open(cfg.Target, target.WithRegClientOptions(regclient.WithRegOpts(
 		reg.WithDelay(5*time.Millisecond, 50*time.Millisecond), reg.WithRetryLimit(limit))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bundle.Import(context.Background(), cfg, tg, bytes.NewReader(data), bundle.ImportOptions{SpoolDir: t.TempDir(), Concurrency: 2})
+	return bundle.Import(context.Background(), cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: t.TempDir(), Concurrency: 2}))
 }
 
 // visible checks every version tag of the bundle's repositories is complete
@@ -113,7 +115,7 @@ func TestRegistryStoppedMidImport(t *testing.T) {
 			if !strings.Contains(err.Error(), r.Host) {
 				t.Errorf("the failure does not name the registry: %v", err)
 			}
-			done := res.Count(sync.ItemDone)
+			done := res.Count(item.Done)
 			before := faults.Stored()
 			t.Logf("stopped after %d blobs; %d of %d artifacts tagged; failed in %s", len(before), done, len(res.Items), time.Since(start))
 
@@ -121,7 +123,7 @@ func TestRegistryStoppedMidImport(t *testing.T) {
 			r.Restart()
 			partial := visible(t, r)
 			for _, it := range res.Items {
-				if it.State == sync.ItemDone && !containsPrefix(partial, it.Repository+":"+it.Tag+" ") {
+				if it.State == item.Done && !containsPrefix(partial, it.Repository+":"+it.Tag+" ") {
 					t.Errorf("%s %s reported imported but not tagged", it.Address, it.Version)
 				}
 			}

@@ -18,12 +18,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+
 	"github.com/opencontainers/go-digest"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
 )
@@ -106,9 +107,9 @@ type importFuzz struct {
 func newImportFuzz(tb testing.TB) *importFuzz {
 	tb.Helper()
 	h := &importFuzz{cfg: fuzzConfig(tb, "", fuzzPlanBody), base: newMemTarget()}
-	res, err := bundle.Import(context.Background(), h.cfg, h.base, bytes.NewReader(readCorpusBytes(tb, "FuzzImportBundle", seedBase)),
-		bundle.ImportOptions{SpoolDir: tb.TempDir()})
-	if err != nil || res.Count(sync.ItemDone) != 1 {
+	seed := readCorpusBytes(tb, "FuzzImportBundle", seedBase)
+	res, err := bundle.Import(context.Background(), h.cfg, h.base, bytes.NewReader(seed), signed(tb, seed, bundle.ImportOptions{SpoolDir: tb.TempDir()}))
+	if err != nil || res.Count(item.Done) != 1 {
 		tb.Fatalf("importing the base seed: %v %+v", err, res)
 	}
 	h.base.tagged, h.base.writes = nil, 0
@@ -131,7 +132,7 @@ func (h *importFuzz) withMetadata(meta []byte) []byte {
 // importErrors are the errors Import may answer hostile input with: the
 // package's sentinels, or the target refusing a push.
 var importErrors = []error{bundle.ErrFormat, bundle.ErrCorrupt, bundle.ErrUnsafeEntry, bundle.ErrBaseMissing,
-	bundle.ErrMissingPart, bundle.ErrProvenance, errRefused}
+	bundle.ErrMissingPart, bundle.ErrProvenance, bundle.ErrNotInPlan, bundle.ErrUnsafeModule, errRefused}
 
 // allocBudget bounds what importing n bytes may allocate in all: the
 // metadata limit plus generous per-byte overhead, far below anything a
@@ -143,7 +144,7 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 	spool := t.TempDir()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), bundle.ImportOptions{SpoolDir: spool, Concurrency: 2})
+	res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > allocBudget(len(data)) {
 		t.Fatalf("importing %d bytes allocated %d bytes", len(data), grew)
@@ -166,7 +167,7 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 			t.Fatalf("error matches none of the package's sentinel errors: %v", err)
 		}
 		for _, it := range res.Items {
-			if it.State == sync.ItemDone {
+			if it.State == item.Done {
 				t.Fatalf("Import returned %v but reports %s %s done", err, it.Address, it.Version)
 			}
 		}
@@ -178,16 +179,16 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 	settled := len(res.Items) > 0
 	for _, it := range res.Items {
 		switch it.State {
-		case sync.ItemDone:
+		case item.Done:
 			key := it.Repository + ":" + it.Tag
 			done[key] = append(done[key], it.Digest)
 			if missing := tg.closureMissing(it.Repository, it.Tag); len(missing) > 0 {
 				t.Fatalf("%s tagged without %v", key, missing)
 			}
-		case sync.ItemUnchanged:
-		case sync.ItemFailed, sync.ItemConflict:
+		case item.Unchanged:
+		case item.Failed, item.Conflicted:
 			settled = false
-			if it.Error == "" {
+			if it.ErrorText() == "" {
 				t.Fatalf("%s %s %s without an error", it.Address, it.Version, it.State)
 			}
 		default:
@@ -217,8 +218,8 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 	}
 	// A bundle that went in completely goes in again as a no-op.
 	writes, tags := tg.writes, len(tg.tagged)
-	res, err = bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), bundle.ImportOptions{SpoolDir: spool, Concurrency: 2})
-	if err != nil || tg.writes != writes || len(tg.tagged) != tags || res.Count(sync.ItemUnchanged) != len(res.Items) {
+	res, err = bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
+	if err != nil || tg.writes != writes || len(tg.tagged) != tags || res.Count(item.Unchanged) != len(res.Items) {
 		t.Fatalf("second import of the same bundle: %v, %d pushes, %d tags, %+v", err, tg.writes-writes, len(tg.tagged)-tags, res.Items)
 	}
 }
@@ -525,8 +526,7 @@ func exportSeeds(t *testing.T) map[string][]byte {
 		}
 		exp, err := bundle.Export(context.Background(), cfg, inv, bundle.ExportOptions{
 			ToolVersion: "fuzz-seed", PlanFile: []byte(body), StageDir: t.TempDir(),
-			NewPlanner:  func(b sync.Inventory) *sync.Planner { return sync.NewPlanner(client, b) },
-			NewExecutor: func(p sync.Publisher) *sync.Executor { return sync.NewExecutor(client, p) },
+			Upstream: client,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -543,7 +543,7 @@ func exportSeeds(t *testing.T) map[string][]byte {
 	seeds := map[string][]byte{seedBase: export(fuzzBasePlanBody, nil), seedFull: export(fuzzPlanBody, nil)}
 	base := newMemTarget()
 	cfg := fuzzConfig(t, "", fuzzPlanBody)
-	if _, err := bundle.Import(context.Background(), cfg, base, bytes.NewReader(seeds[seedBase]), bundle.ImportOptions{SpoolDir: t.TempDir()}); err != nil {
+	if _, err := bundle.Import(context.Background(), cfg, base, bytes.NewReader(seeds[seedBase]), signed(t, seeds[seedBase], bundle.ImportOptions{SpoolDir: t.TempDir()})); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := bundle.TakeInventory(context.Background(), cfg, base, "inside", "fuzz-seed")
@@ -729,8 +729,9 @@ func TestFuzzSeedsStillImport(t *testing.T) {
 	}{{seedFull, 2, 0}, {seedDiff, 2, 0}, {seedBase, 0, 1}} {
 		t.Run(c.seed, func(t *testing.T) {
 			tg := h.base.clone()
-			res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(readCorpusBytes(t, "FuzzImportBundle", c.seed)), bundle.ImportOptions{SpoolDir: t.TempDir()})
-			if err != nil || res.Count(sync.ItemDone) != c.done || res.Count(sync.ItemUnchanged) != c.unc {
+			seed := readCorpusBytes(t, "FuzzImportBundle", c.seed)
+			res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(seed), signed(t, seed, bundle.ImportOptions{SpoolDir: t.TempDir()}))
+			if err != nil || res.Count(item.Done) != c.done || res.Count(item.Unchanged) != c.unc {
 				t.Fatalf("%v %+v", err, res.Items)
 			}
 			sort.Strings(tg.tagged)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
 
 // InventoryFormat names inventory files; InventoryFormatVersion is the format
@@ -38,7 +40,7 @@ type Inventory struct {
 
 // InventoryEntry is one provider or module and the versions the target has.
 type InventoryEntry struct {
-	Kind       string             `json:"kind"` // "provider" or "module"
+	Kind       item.Kind          `json:"kind"`
 	Address    string             `json:"address"`
 	Repository string             `json:"repository"`
 	Versions   []InventoryVersion `json:"versions"`
@@ -68,9 +70,8 @@ type InventoryPlatform struct {
 
 // Reader is what TakeInventory reads from a target.
 type Reader interface {
-	Tags(ctx context.Context, repo string) ([]string, error)
-	Manifest(ctx context.Context, repo, tag string) ([]byte, descriptor.Descriptor, error)
-	ManifestByDigest(ctx context.Context, repo string, d digest.Digest) ([]byte, descriptor.Descriptor, error)
+	target.Inventory
+	target.ManifestFetcher
 }
 
 // TakeInventory records every version tag the target holds for the plan's
@@ -80,7 +81,7 @@ func TakeInventory(ctx context.Context, cfg *config.Config, target Reader, targe
 		Created: time.Now().UTC().Truncate(time.Second), Target: targetName, Artifacts: []InventoryEntry{}}
 	var errs []error
 	for _, p := range cfg.Providers {
-		e, err := inventoryEntry(ctx, target, "provider", p.Source.String(), p.Repository)
+		e, err := inventoryEntry(ctx, target, item.Provider, p.Source.String(), p.Repository)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -88,7 +89,7 @@ func TakeInventory(ctx context.Context, cfg *config.Config, target Reader, targe
 		inv.Artifacts = append(inv.Artifacts, e)
 	}
 	for _, m := range cfg.Modules {
-		e, err := inventoryEntry(ctx, target, "module", m.Source.String(), m.Repository)
+		e, err := inventoryEntry(ctx, target, item.Module, m.Source.String(), m.Repository)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -98,7 +99,7 @@ func TakeInventory(ctx context.Context, cfg *config.Config, target Reader, targe
 	return inv, errors.Join(errs...)
 }
 
-func inventoryEntry(ctx context.Context, target Reader, kind, address, repo string) (InventoryEntry, error) {
+func inventoryEntry(ctx context.Context, target Reader, kind item.Kind, address, repo string) (InventoryEntry, error) {
 	e := InventoryEntry{Kind: kind, Address: address, Repository: repo, Versions: []InventoryVersion{}}
 	tags, err := target.Tags(ctx, repo)
 	if err != nil {
@@ -107,7 +108,7 @@ func inventoryEntry(ctx context.Context, target Reader, kind, address, repo stri
 	sort.Strings(tags)
 	for _, tag := range tags {
 		ver := manifest.VersionFromTag(tag)
-		if !isVersion(ver) {
+		if !manifest.IsStrictVersion(ver) {
 			continue // "latest", referrer fallback tags: OpenTofu ignores them too
 		}
 		raw, desc, err := target.Manifest(ctx, repo, tag)
@@ -118,9 +119,9 @@ func inventoryEntry(ctx context.Context, target Reader, kind, address, repo stri
 			return e, fmt.Errorf("%s %s %s: %w", kind, address, ver, err)
 		}
 		v := InventoryVersion{Version: ver, Tag: tag, Digest: desc.Digest, MediaType: desc.MediaType, Manifest: string(raw)}
-		v.ArtifactType = artifactTypeOf(raw)
+		v.ArtifactType = manifest.ArtifactTypeOf(raw)
 		switch {
-		case kind == "provider" && v.ArtifactType == manifest.ProviderIndexArtifactType:
+		case kind == item.Provider && v.ArtifactType == manifest.ProviderIndexArtifactType:
 			info, err := manifest.ParseProviderIndex(raw)
 			if err != nil {
 				break // recorded as is: the exporting planner reports the conflict
@@ -137,7 +138,7 @@ func inventoryEntry(ctx context.Context, target Reader, kind, address, repo stri
 				}
 				v.Platforms[key] = InventoryPlatform{Manifest: pm.Manifest, Layer: layer}
 			}
-		case kind == "module":
+		case kind == item.Module:
 			if layer, err := manifest.ModulePackageLayer(raw); err == nil {
 				v.Layer = &layer
 			}
@@ -145,14 +146,6 @@ func inventoryEntry(ctx context.Context, target Reader, kind, address, repo stri
 		e.Versions = append(e.Versions, v)
 	}
 	return e, nil
-}
-
-func artifactTypeOf(raw []byte) string {
-	var m struct {
-		ArtifactType string `json:"artifactType"`
-	}
-	_ = json.Unmarshal(raw, &m)
-	return m.ArtifactType
 }
 
 // WriteInventory writes inv as indented JSON.

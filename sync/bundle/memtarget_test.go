@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	gosync "sync"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -25,7 +25,7 @@ var errRefused = errors.New("memtarget: push refused")
 // size of blobs, a manifest's digest and that its children exist), keeps
 // blob sizes but not blob content, and records every tag written.
 type memTarget struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	repos  map[string]*memRepo
 	tagged []string // "repo:tag", in the order written
 	writes int      // blob and manifest pushes accepted

@@ -5,6 +5,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 )
 
 // Bundle format identifiers. A bundle is a tar whose first entry is
@@ -35,10 +36,10 @@ type Metadata struct {
 
 // Artifact is one provider or module version.
 type Artifact struct {
-	Kind    string `json:"kind"` // "provider" or "module"
-	Address string `json:"address"`
-	Version string `json:"version"`
-	Tag     string `json:"tag"`
+	Kind    item.Kind `json:"kind"`
+	Address string    `json:"address"`
+	Version string    `json:"version"`
+	Tag     string    `json:"tag"`
 	// Manifest is what the tag points at: a provider index or a module manifest.
 	Manifest descriptor.Descriptor `json:"manifest"`
 	// Provenance is the referrer holding the signed SHA256SUMS (providers).
@@ -48,7 +49,7 @@ type Artifact struct {
 }
 
 // Identity names an artifact independently of any repository layout.
-func (a Artifact) Identity() string { return a.Kind + " " + a.Address + " " + a.Version }
+func (a Artifact) Identity() string { return string(a.Kind) + " " + a.Address + " " + a.Version }
 
 // BlobRef is one blob or manifest an artifact needs.
 type BlobRef struct {

@@ -12,13 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/atomicfile"
 )
 
 // PartsSuffix is appended to the bundle path to name the part manifest.
 const PartsSuffix = ".parts.json"
-
-func dirOf(path string) string  { return filepath.Dir(path) }
-func baseOf(path string) string { return filepath.Base(path) }
 
 // partName names part i of the bundle at path.
 func partName(path string, i int) string { return fmt.Sprintf("%s.%03d", filepath.Base(path), i) }
@@ -44,10 +43,7 @@ func (e *Exported) writeParts(path string, maxPart int64) (err error) {
 	if err != nil {
 		return err
 	}
-	return atomicWrite(path+PartsSuffix, func(w io.Writer) error {
-		_, err := w.Write(append(raw, '\n'))
-		return err
-	})
+	return atomicfile.WriteBytes(path+PartsSuffix, 0o644, append(raw, '\n'))
 }
 
 type partWriter struct {
@@ -150,6 +146,8 @@ func OpenBundle(path string) (io.ReadCloser, error) {
 		return openParts(matches[0])
 	case err == nil && strings.HasSuffix(path, PartsSuffix):
 		return openParts(path)
+	case err == nil && !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: %w: not a regular file (%s)", path, ErrUnsafeEntry, fi.Mode().Type())
 	case err == nil:
 		return os.Open(path)
 	case errors.Is(err, fs.ErrNotExist):
@@ -174,11 +172,21 @@ func openParts(manifestPath string) (io.ReadCloser, error) {
 	}
 	dir := filepath.Dir(manifestPath)
 	var missing []string
+	names := map[string]bool{}
 	for _, p := range ps.Parts {
-		if p.Name != filepath.Base(p.Name) || p.Name == "." || p.Name == ".." {
+		if p.Name != filepath.Base(p.Name) || p.Name == "." || p.Name == ".." || p.Name == "" {
 			return nil, fmt.Errorf("%s: %w: part name %q", manifestPath, ErrUnsafeEntry, p.Name)
 		}
-		fi, err := os.Stat(filepath.Join(dir, p.Name))
+		if names[p.Name] {
+			// Each part is read exactly once: a part listed twice could
+			// replay content the metadata already accounted for.
+			return nil, fmt.Errorf("%s: %w: part %q is listed twice", manifestPath, ErrUnsafeEntry, p.Name)
+		}
+		names[p.Name] = true
+		fi, err := os.Lstat(filepath.Join(dir, p.Name))
+		if err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s: %w: part %q is not a regular file (%s)", manifestPath, ErrUnsafeEntry, p.Name, fi.Mode().Type())
+		}
 		if err != nil {
 			missing = append(missing, p.Name)
 		} else if fi.Size() != p.Size {
@@ -230,6 +238,28 @@ func (r *partReader) Read(b []byte) (int, error) {
 			continue
 		}
 		return n, err
+	}
+}
+
+// End reads whatever follows the end of the tar: the rest of the current
+// part and every part after it, checking each as Read does, so a part
+// listed but never reached is checked too. Anything but tar padding (zero
+// bytes) there is refused.
+func (r *partReader) End() error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return fmt.Errorf("%w: data after the end of the tar (part %s)", ErrCorrupt, r.parts[min(r.i, len(r.parts)-1)].Name)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

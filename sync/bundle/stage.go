@@ -1,17 +1,17 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	gosync "sync"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
@@ -26,7 +26,7 @@ type stage struct {
 	dir      string
 	baseline *Baseline
 
-	mu        gosync.Mutex
+	mu        sync.Mutex
 	manifests map[digest.Digest]stagedManifest
 	tags      map[string]digest.Digest // repo + "\x00" + tag
 }
@@ -92,13 +92,13 @@ func (s *stage) write(d descriptor.Descriptor, rdr io.Reader) error {
 
 // PutManifest stages the exact manifest bytes and remembers the tag.
 func (s *stage) PutManifest(_ context.Context, repo string, a manifest.Artifact, tag string) error {
-	if err := s.write(a.Descriptor, bytesReader(a.Raw)); err != nil {
+	if err := s.write(a.Descriptor, bytes.NewReader(a.Raw)); err != nil {
 		return err
 	}
-	var m struct {
-		Subject *descriptor.Descriptor `json:"subject"`
+	m, err := manifest.Parse(a.Raw)
+	if err != nil {
+		return fmt.Errorf("staging %s: %w", a.Descriptor.Digest, err)
 	}
-	_ = json.Unmarshal(a.Raw, &m)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sm := stagedManifest{desc: descriptor.Descriptor{MediaType: a.Descriptor.MediaType, Digest: a.Descriptor.Digest, Size: a.Descriptor.Size, ArtifactType: a.Descriptor.ArtifactType}}
@@ -124,20 +124,10 @@ func (s *stage) children(d digest.Digest) ([]descriptor.Descriptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m struct {
-		Config    *descriptor.Descriptor  `json:"config"`
-		Layers    []descriptor.Descriptor `json:"layers"`
-		Manifests []descriptor.Descriptor `json:"manifests"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
+	out, err := manifest.Successors(raw)
+	if err != nil {
 		return nil, fmt.Errorf("staged manifest %s: %w", d, err)
 	}
-	var out []descriptor.Descriptor
-	if m.Config != nil {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
 	return out, nil
 }
 

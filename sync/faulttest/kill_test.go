@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testregistry"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/faulttest"
@@ -54,11 +55,13 @@ type scene struct {
 	t   *testing.T
 	up  *testupstream.Server
 	dir string
+	key *testpgp.Key // signs the scene's bundles; its plans trust it
 }
 
 func newScene(t *testing.T) *scene {
 	t.Helper()
 	s := &scene{t: t, up: testupstream.New(t, testupstream.WithPackageSize(64<<10)), dir: t.TempDir()}
+	s.key = testpgp.New(t, "bundle signer", "").Write(t, t.TempDir(), "bundle-signer")
 	for _, typ := range []string{"widget", "gadget"} {
 		for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
 			s.up.AddProvider("acme", typ, v, platforms...)
@@ -86,7 +89,9 @@ providers:
     versions: ">= 1.0.0"
   - source: acme/gadget
     versions: ">= 1.0.0"
-`, reg.Host, s.up.CAFile, s.up.Services()["providers.v1"], strings.Join(platforms, ", "))
+trust:
+  bundle_keys: [%q]
+`, reg.Host, s.up.CAFile, s.up.Services()["providers.v1"], strings.Join(platforms, ", "), s.key.PublicFile)
 	path := filepath.Join(s.t.TempDir(), "mirror.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		s.t.Fatal(err)
@@ -273,7 +278,7 @@ func TestSIGKILLMidImportThenRerun(t *testing.T) {
 	s := newScene(t)
 	bundle := filepath.Join(s.dir, "bundle.tar")
 	// Export needs no registry; the plan's target is never contacted.
-	s.mustMirror(nil, "export", "-c", s.plan(testregistry.New(t)), "-o", bundle, "--no-progress")
+	s.mustMirror(nil, "export", "-c", s.plan(testregistry.New(t)), "-o", bundle, "--no-progress", "--sign-key", s.key.PrivateFile)
 	s.killAtEachPoint(func(plan string) []string { return []string{"import", "-c", plan, "--no-progress", bundle} })
 }
 

@@ -45,10 +45,19 @@ func memoryScene(t *testing.T, size int64) (syncRSS, exportRSS, importRSS int64)
 	up := testupstream.New(t, testupstream.WithPackageSize(size))
 	up.AddProvider("acme", "big", "1.0.0", "linux_amd64")
 	dir := t.TempDir()
+	// The inside pins the provider's key (trust.provider_keys), so the
+	// bundle need not be signed.
+	keys := filepath.Join(t.TempDir(), "provider-keys")
+	if err := os.MkdirAll(filepath.Join(keys, "acme"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(keys, "acme", up.KeyID+".asc"), []byte(up.ArmoredPublicKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	plan := func(reg *testregistry.Registry) string {
 		p := filepath.Join(t.TempDir(), "mirror.yaml")
-		yaml := fmt.Sprintf("version: 1\ntarget:\n  registry: %q\n  insecure: true\nupstream:\n  ca_file: %q\n  hosts:\n    registry.opentofu.org:\n      services:\n        providers.v1: %q\nplatforms: [linux_amd64]\nproviders:\n  - source: acme/big\n    versions: \"1.0.0\"\n",
-			reg.Host, up.CAFile, up.Services()["providers.v1"])
+		yaml := fmt.Sprintf("version: 1\ntarget:\n  registry: %q\n  insecure: true\nupstream:\n  ca_file: %q\n  hosts:\n    registry.opentofu.org:\n      services:\n        providers.v1: %q\nplatforms: [linux_amd64]\nproviders:\n  - source: acme/big\n    versions: \"1.0.0\"\ntrust:\n  provider_keys: %q\n",
+			reg.Host, up.CAFile, up.Services()["providers.v1"], keys)
 		if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +68,7 @@ func memoryScene(t *testing.T, size int64) (syncRSS, exportRSS, importRSS int64)
 	bundle := filepath.Join(dir, "bundle.tar")
 	syncRSS = peakRSS(t, dir, "sync", "-c", plan(a), "--no-progress", "--log-level", "warn")
 	exportRSS = peakRSS(t, dir, "export", "-c", plan(a), "--output", bundle, "--no-progress", "--log-level", "warn")
-	importRSS = peakRSS(t, dir, "import", "-c", plan(b), bundle, "--no-progress", "--log-level", "warn")
+	importRSS = peakRSS(t, dir, "import", "-c", plan(b), bundle, "--no-progress", "--log-level", "warn", "--allow-unsigned-bundle")
 	if fi, err := os.Stat(bundle); err != nil || fi.Size() < size {
 		t.Fatalf("bundle: %v", err)
 	}

@@ -80,7 +80,7 @@ func WithGit(path string) Option { return func(f *Fetcher) { f.gitPath = path } 
 
 // WithGitHubToken sets the token git sends to https://github.com/ as an
 // HTTP header passed through the environment (never on the command line);
-// default $GITHUB_TOKEN. Empty means none.
+// default none.
 func WithGitHubToken(token string) Option { return func(f *Fetcher) { f.githubToken = token } }
 
 // WithLimits bounds archives.
@@ -104,7 +104,7 @@ func WithGitCAFile(path string) Option { return func(f *Fetcher) { f.gitCAFile =
 
 // New returns a Fetcher.
 func New(opts ...Option) *Fetcher {
-	f := &Fetcher{gitPath: "git", githubToken: os.Getenv("GITHUB_TOKEN"), logger: slog.New(slog.DiscardHandler)}
+	f := &Fetcher{gitPath: "git", logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(f)
 	}

@@ -27,8 +27,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -74,6 +75,8 @@ type options struct {
 	httpClient     *http.Client
 	maxPackageSize int64
 	githubToken    string
+	signatures     SignaturePolicy
+	releaseCheck   ReleaseCheck
 }
 
 // Option configures a Client in New.
@@ -143,6 +146,15 @@ func WithMaxPackageSize(n int64) Option { return func(o *options) { o.maxPackage
 // clients hard). Empty means none.
 func WithGitHubToken(token string) Option { return func(o *options) { o.githubToken = token } }
 
+// WithReleaseCheck sets who decides whether a release's SHA256SUMS is
+// signed by a trusted key (pinned keys, providers allowed unsigned); by
+// default the keys the registry serves are trusted, as OpenTofu does.
+func WithReleaseCheck(f ReleaseCheck) Option { return func(o *options) { o.releaseCheck = f } }
+
+// WithSignaturePolicy sets how strictly SHA256SUMS signatures are judged
+// (default: OpenTofu's, see [SignaturePolicy]).
+func WithSignaturePolicy(p SignaturePolicy) Option { return func(o *options) { o.signatures = p } }
+
 // Client talks to OpenTofu registries. It is safe for concurrent use; the
 // discovery cache is shared by all calls.
 type Client struct {
@@ -155,8 +167,11 @@ type Client struct {
 	// timeout instead.
 	dl *retryablehttp.Client
 
-	mu    sync.Mutex
-	disco map[string]*discoEntry
+	signatures SignaturePolicy
+
+	// disco holds each host's discovery document, fetched once and
+	// shared by concurrent callers.
+	disco sched.Memo[string, *discoDoc]
 }
 
 // New returns a Client configured by opts.
@@ -212,7 +227,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	redirect := stripAuthOnRedirect(base.CheckRedirect)
 
-	c := &Client{opts: o, log: o.logger, disco: map[string]*discoEntry{}}
+	c := &Client{opts: o, log: o.logger, signatures: o.signatures}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

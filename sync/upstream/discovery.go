@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -16,14 +15,6 @@ const (
 	ProvidersService = "providers.v1"
 	ModulesService   = "modules.v1"
 )
-
-// discoEntry is one host's discovery document, shared by concurrent callers
-// while it is fetched (ready closes when doc or err is set).
-type discoEntry struct {
-	ready chan struct{}
-	doc   *discoDoc
-	err   error
-}
 
 type discoDoc struct {
 	// final is the discovery URL after redirects: relative services resolve
@@ -91,34 +82,11 @@ func withTrailingSlash(u *url.URL) *url.URL {
 }
 
 func (c *Client) discoveryDoc(ctx context.Context, host string) (*discoDoc, error) {
-	for {
-		c.mu.Lock()
-		e, ok := c.disco[host]
-		if !ok {
-			e = &discoEntry{ready: make(chan struct{})}
-			c.disco[host] = e
-			c.mu.Unlock()
-			e.doc, e.err = c.fetchDiscovery(ctx, host)
-			if e.err != nil {
-				c.mu.Lock()
-				delete(c.disco, host)
-				c.mu.Unlock()
-			}
-			close(e.ready)
-			return e.doc, e.err
-		}
-		c.mu.Unlock()
-		select {
-		case <-e.ready:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("discovering services of %s: %w", host, ctx.Err())
-		}
-		// Another caller's cancellation is not our failure: try ourselves.
-		if e.err != nil && (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) && ctx.Err() == nil {
-			continue
-		}
-		return e.doc, e.err
+	doc, err := c.disco.Get(ctx, host, func() (*discoDoc, error) { return c.fetchDiscovery(ctx, host) })
+	if err != nil && ctx.Err() != nil && !strings.Contains(err.Error(), host) {
+		return nil, fmt.Errorf("discovering services of %s: %w", host, err)
 	}
+	return doc, err
 }
 
 func (c *Client) fetchDiscovery(ctx context.Context, host string) (*discoDoc, error) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -17,8 +16,8 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 )
 
-// Environment variables OpenTofu reads to tighten its signature policy; we
-// honour them the same way.
+// Environment variables OpenTofu reads to tighten its signature policy.
+// The CLI reads them into a [SignaturePolicy]; this package never does.
 const (
 	// EnforceGPGValidationEnv set to "true" removes the no-keys exception of
 	// registry.opentofu.org.
@@ -26,6 +25,39 @@ const (
 	// EnforceGPGExpirationEnv set to "true" refuses expired signing keys.
 	EnforceGPGExpirationEnv = "OPENTOFU_ENFORCE_GPG_EXPIRATION"
 )
+
+// ReleaseCheck decides whether a provider release's SHA256SUMS is signed by
+// a key this run trusts, given the keys the registry served, and parses it
+// (see the provenance package's Policy.CheckSigned).
+type ReleaseCheck func(a config.ProviderAddr, sums, sig []byte, served []string) (*Provenance, error)
+
+// SignaturePolicy is how strictly signatures are judged. The zero value is
+// OpenTofu's default: expired keys are accepted with a warning, and
+// providers of registry.opentofu.org may come without signing keys.
+type SignaturePolicy struct {
+	// EnforceValidation removes the no-keys exception of
+	// registry.opentofu.org (OPENTOFU_ENFORCE_GPG_VALIDATION=true).
+	EnforceValidation bool
+	// EnforceExpiration refuses expired signing keys
+	// (OPENTOFU_ENFORCE_GPG_EXPIRATION=true).
+	EnforceExpiration bool
+}
+
+// SignaturePolicyFromEnv reads OpenTofu's two variables through getenv
+// (os.Getenv in the CLI).
+func SignaturePolicyFromEnv(getenv func(string) string) SignaturePolicy {
+	return SignaturePolicy{
+		EnforceValidation: getenv(EnforceGPGValidationEnv) == "true",
+		EnforceExpiration: getenv(EnforceGPGExpirationEnv) == "true",
+	}
+}
+
+// MayBeUnsigned reports whether a provider of hostname may come without
+// signing keys: OpenTofu's exception for registry.opentofu.org, unless
+// enforcement removed it.
+func (p SignaturePolicy) MayBeUnsigned(hostname string) bool {
+	return hostOrDefault(hostname) == config.DefaultHostname && !p.EnforceValidation
+}
 
 // Provenance is the verified signed checksum file of one provider release.
 type Provenance struct {
@@ -64,9 +96,11 @@ func (p *Provenance) CheckFile(filename, sha256hex string) error {
 // VerifyProvenance downloads pkg's SHA256SUMS and its signature (without
 // credentials), checks the signature against pkg.SigningKeys, then checks
 // that the SHA256SUMS line for pkg.Filename and any "zh:" hash the registry
-// gave equal pkg.SHA256. With no keys, registry.opentofu.org is exempt (with
-// a warning), as in OpenTofu, unless OPENTOFU_ENFORCE_GPG_VALIDATION=true;
-// elsewhere no keys is ErrNoSigningKeys.
+// gave equal pkg.SHA256. Which keys count is the client's [ReleaseCheck]
+// (WithReleaseCheck); by default the keys the registry served, and with no
+// keys registry.opentofu.org is exempt (with a warning), as in OpenTofu,
+// unless the client's [SignaturePolicy] enforces validation; elsewhere no
+// keys is ErrNoSigningKeys.
 func (c *Client) VerifyProvenance(ctx context.Context, pkg *ProviderPackage) (*Provenance, error) {
 	sums, err := c.fetchSmall(ctx, pkg.SHASumsURL)
 	if err != nil {
@@ -80,9 +114,12 @@ func (c *Client) VerifyProvenance(ctx context.Context, pkg *ProviderPackage) (*P
 	for _, k := range pkg.SigningKeys {
 		keys = append(keys, k.ASCIIArmor)
 	}
-	allowUnsigned := hostOrDefault(pkg.Provider.Hostname) == config.DefaultHostname &&
-		os.Getenv(EnforceGPGValidationEnv) != "true"
-	prov, err := CheckProvenance(sums, sig, keys, allowUnsigned)
+	var prov *Provenance
+	if c.opts.releaseCheck != nil {
+		prov, err = c.opts.releaseCheck(pkg.Provider, sums, sig, keys)
+	} else {
+		prov, err = CheckProvenance(sums, sig, keys, c.signatures.MayBeUnsigned(pkg.Provider.Hostname), c.signatures)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pkg, err)
 	}
@@ -128,10 +165,10 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 // CheckProvenance verifies sums against the binary detached signature sig
 // with each of armoredKeys in turn (a key that did not make the signature
 // moves on to the next), offline, and parses sums. An expired key is
-// accepted with a warning unless OPENTOFU_ENFORCE_GPG_EXPIRATION=true. With
-// no keys it fails with ErrNoSigningKeys unless allowUnsigned, which skips
-// the signature with a warning. Bad signatures wrap ErrSignature.
-func CheckProvenance(sums, sig []byte, armoredKeys []string, allowUnsigned bool) (*Provenance, error) {
+// accepted with a warning unless policy enforces expiration. With no keys
+// it fails with ErrNoSigningKeys unless allowUnsigned, which skips the
+// signature with a warning. Bad signatures wrap ErrSignature.
+func CheckProvenance(sums, sig []byte, armoredKeys []string, allowUnsigned bool, policy SignaturePolicy) (*Provenance, error) {
 	prov := &Provenance{SHA256SUMS: sums, Signature: sig}
 	if len(armoredKeys) == 0 {
 		if !allowUnsigned {
@@ -140,7 +177,7 @@ func CheckProvenance(sums, sig []byte, armoredKeys []string, allowUnsigned bool)
 		prov.Warnings = append(prov.Warnings, "registry returned no signing keys: SHA256SUMS signature not checked "+
 			"(OpenTofu makes this exception for "+config.DefaultHostname+" only)")
 	} else {
-		key, keyID, expired, err := findSigner(sums, sig, armoredKeys)
+		key, keyID, expired, err := findSigner(sums, sig, armoredKeys, policy.EnforceExpiration)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +197,7 @@ func CheckProvenance(sums, sig []byte, armoredKeys []string, allowUnsigned bool)
 
 // findSigner returns the first key that verifies sig over sums; an expired
 // key only when no valid one does.
-func findSigner(sums, sig []byte, armoredKeys []string) (key, keyID string, expired bool, err error) {
+func findSigner(sums, sig []byte, armoredKeys []string, enforceExpiration bool) (key, keyID string, expired bool, err error) {
 	var expiredKey, expiredID string
 	for i, armored := range armoredKeys {
 		ring, err := openpgp.ReadArmoredKeyRing(strings.NewReader(armored))
@@ -182,7 +219,7 @@ func findSigner(sums, sig []byte, armoredKeys []string) (key, keyID string, expi
 			return "", "", false, fmt.Errorf("checking SHA256SUMS signature with key %d: %v: %w", i+1, err, ErrSignature)
 		}
 	}
-	if expiredKey != "" && os.Getenv(EnforceGPGExpirationEnv) != "true" {
+	if expiredKey != "" && !enforceExpiration {
 		return expiredKey, expiredID, true, nil
 	}
 	if expiredKey != "" {

@@ -17,7 +17,7 @@ func TestVerifyProvenance(t *testing.T) {
 	tests := []struct {
 		name         string
 		tweak        func(t *testing.T, f *providerFixture)
-		env          map[string]string
+		policy       SignaturePolicy
 		wantErr      error
 		wantUnsigned bool
 		wantWarning  string
@@ -115,21 +115,18 @@ func TestVerifyProvenance(t *testing.T) {
 				f.sig, armored = expiredSignature(t, f.sums)
 				f.keys = []SigningKey{{ASCIIArmor: armored}}
 			},
-			env:     map[string]string{EnforceGPGExpirationEnv: "true"},
+			policy:  SignaturePolicy{EnforceExpiration: true},
 			wantErr: ErrSignature,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
 			f := newProviderFixture(t, func(f *providerFixture) {
 				if tt.tweak != nil {
 					tt.tweak(t, f)
 				}
 			})
-			c := f.client(t)
+			c := f.client(t, WithSignaturePolicy(tt.policy))
 			pkg := f.pkg(t, c)
 			prov, err := c.VerifyProvenance(t.Context(), pkg)
 			if tt.wantErr != nil {
@@ -191,13 +188,10 @@ func expiredSignature(t *testing.T, data []byte) (sig []byte, armoredKey string)
 func TestVerifyProvenanceNoKeysOnOpenTofuRegistry(t *testing.T) {
 	for _, enforce := range []bool{false, true} {
 		t.Run(fmt.Sprintf("enforce=%v", enforce), func(t *testing.T) {
-			if enforce {
-				t.Setenv(EnforceGPGValidationEnv, "true")
-			}
 			f := newProviderFixture(t, func(f *providerFixture) { f.keys = nil })
 			c := testClient(t, f.api, config.DefaultHostname, WithHostServices(map[string]map[string]string{
 				config.DefaultHostname: {ProvidersService: f.api.URL + "/v1/providers/"},
-			}))
+			}), WithSignaturePolicy(SignaturePolicy{EnforceValidation: enforce}))
 			addr := config.ProviderAddr{Hostname: config.DefaultHostname, Namespace: "hashicorp", Type: "null"}
 			pkg, err := c.ProviderDownload(t.Context(), addr, "3.2.1", f.rel.platform)
 			if err != nil {
@@ -233,7 +227,7 @@ func TestVerifyProvenanceNoKeysOnOpenTofuRegistry(t *testing.T) {
 
 func TestCheckProvenanceOffline(t *testing.T) {
 	rel := newRelease(t)
-	prov, err := CheckProvenance(rel.sums, rel.sig, []string{rel.armored}, false)
+	prov, err := CheckProvenance(rel.sums, rel.sig, []string{rel.armored}, false, SignaturePolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,13 +240,13 @@ func TestCheckProvenanceOffline(t *testing.T) {
 	if err := prov.CheckFile("missing.zip", sha256hex(rel.zip)); !errors.Is(err, ErrChecksumMismatch) {
 		t.Errorf("CheckFile missing: %v", err)
 	}
-	if _, err := CheckProvenance(rel.sums, rel.sig, nil, false); !errors.Is(err, ErrNoSigningKeys) {
+	if _, err := CheckProvenance(rel.sums, rel.sig, nil, false, SignaturePolicy{}); !errors.Is(err, ErrNoSigningKeys) {
 		t.Errorf("no keys: %v", err)
 	}
-	if p, err := CheckProvenance(rel.sums, nil, nil, true); err != nil || !p.Unsigned() {
+	if p, err := CheckProvenance(rel.sums, nil, nil, true, SignaturePolicy{}); err != nil || !p.Unsigned() {
 		t.Errorf("allowUnsigned: %v, %+v", err, p)
 	}
-	if _, err := CheckProvenance([]byte("garbage\n"), nil, nil, true); !errors.Is(err, ErrProtocol) {
+	if _, err := CheckProvenance([]byte("garbage\n"), nil, nil, true, SignaturePolicy{}); !errors.Is(err, ErrProtocol) {
 		t.Errorf("unsigned garbage sums: %v", err)
 	}
 }

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/regclient/regclient/types/descriptor"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/copygraph"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/spool"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
+)
+
+// run is the state of one Execute: the guarded target, the copy-graph
+// pushing into it, and the transfer slots every kind shares.
+type run struct {
+	e      *Engine
+	target *target.Breaker
+	copier *copygraph.Copier
+	slots  *sched.Limit
+	inPlan map[string]bool // the plan's module addresses, lower-cased
+}
+
+// Execute copies what plan says is missing. Per-item failures are kept in
+// the result and the rest continue; the result's Err says whether
+// everything in the plan is now in place. Each package transfer (a
+// provider platform, a module version) holds one of the engine's
+// concurrency slots from download to upload.
+func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
+	res := &item.Run{Start: time.Now()}
+	spool.CleanStale(e.spoolDir, e.logger)
+	breaker := target.NewBreaker(e.publisher)
+	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
+		inPlan: modulesInPlan(plan)}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	add := func(it item.Result) {
+		mu.Lock()
+		res.Items = append(res.Items, it)
+		mu.Unlock()
+		e.progress(item.Event{Item: &it})
+	}
+	for _, en := range plan.entries() {
+		base := item.Result{Kind: en.kind, Address: en.address, Repository: en.repository}
+		if en.err != nil {
+			it := base
+			it.Action, it.State, it.Err = item.PlanFailed, item.Failed, en.err
+			add(it)
+			continue
+		}
+		for _, v := range en.versions {
+			it := base
+			it.Version, it.Tag = v.version, v.tag
+			switch {
+			case v.state == item.Conflict:
+				it.Action, it.State = item.Skip, item.Conflicted
+				it.Err = fmt.Errorf("%s %s %s: %w at %s:%s: %s", en.kind, en.address, v.version, item.ErrConflict, en.repository, v.tag, v.detail)
+				add(it)
+			case v.err != nil:
+				it.Action, it.State, it.Err = item.Create, item.Failed, v.err
+				add(it)
+			case !v.state.Pending() || v.copy == nil:
+				it.Action, it.State, it.Digest, it.Source = item.None, item.Unchanged, v.digest, v.source
+				it.Warnings = v.warnings
+				add(it)
+			default:
+				it.Action = item.ActionFor(v.state)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					start := time.Now()
+					out := v.copy(ctx, r, it)
+					out.Duration = time.Since(start)
+					if out.Err == nil {
+						out.State = item.Done
+					}
+					add(out)
+				}()
+			}
+		}
+	}
+	wg.Wait()
+	res.End = time.Now()
+	return res
+}
+
+// slot takes a transfer slot, or reports the run was interrupted.
+func (r *run) slot(ctx context.Context, name string) (func(), error) {
+	if err := r.slots.Acquire(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, item.ErrInterrupted, err)
+	}
+	return r.slots.Release, nil
+}
+
+// ensureEmptyConfig uploads the empty config blob every manifest we build
+// references, unless the repository has it: registries refuse a manifest
+// whose config blob they lack.
+func (r *run) ensureEmptyConfig(ctx context.Context, repo string) error {
+	_, err := r.copier.Blob(ctx, repo, manifest.EmptyConfig(), copygraph.Bytes(descriptor.EmptyData), false)
+	return err
+}

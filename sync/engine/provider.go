@@ -1,0 +1,505 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
+
+	"github.com/hashicorp/go-version"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/errs"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/manifest"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/copygraph"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/spool"
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/upstream"
+)
+
+// ProviderPlan is the plan for one provider of the plan file.
+type ProviderPlan struct {
+	Source     config.ProviderAddr   `json:"-"`
+	Address    string                `json:"address"`
+	Repository string                `json:"repository"`
+	Versions   []ProviderVersionPlan `json:"versions"`
+	Warnings   []string              `json:"warnings,omitempty"`
+	// Err is why this provider could not be planned (upstream or target
+	// unreachable, unknown provider); its versions are then unknown. Its
+	// message is the JSON "error".
+	Err error `json:"-"`
+}
+
+// MarshalJSON writes the plan with Err's message as "error".
+func (pp ProviderPlan) MarshalJSON() ([]byte, error) {
+	type plain ProviderPlan
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(pp), item.ErrorText(pp.Err)})
+}
+
+// ProviderVersionPlan is the state of one upstream version in the target.
+type ProviderVersionPlan struct {
+	Version string     `json:"version"`
+	Tag     string     `json:"tag"`
+	State   item.State `json:"state"`
+	// Platforms are the wanted platforms upstream offers for this version.
+	Platforms []string `json:"platforms"`
+	// Present are the platforms the target's index already has (any, wanted or not).
+	Present []string `json:"present,omitempty"`
+	// Add are the platforms to copy.
+	Add []string `json:"add,omitempty"`
+	// Unavailable are wanted platforms upstream does not offer (a warning).
+	Unavailable []string `json:"unavailable,omitempty"`
+	// Detail explains a conflict.
+	Detail string `json:"detail,omitempty"`
+	// Existing is the target's current index, kept so the executor can
+	// build the union without reading it again.
+	Existing       *manifest.ProviderIndexInfo `json:"-"`
+	ExistingDigest string                      `json:"existing_digest,omitempty"`
+}
+
+// providers is the provider [kind]. Planning one provider costs one
+// upstream versions call, the target's tag-list pages, and one manifest
+// read per matching version already tagged. Copying a version costs, per
+// platform to add, one download answer, the SHA256SUMS and its signature
+// (once per version), a HEAD of the zip and, when missing, its download
+// and upload, and the platform manifest; then the index, the provenance
+// referrer and the tag.
+type providers struct{}
+
+func (providers) plan(e *Engine, cfg *config.Config, p *Plan) ([]func(context.Context), func()) {
+	p.Providers = make([]ProviderPlan, len(cfg.Providers))
+	tasks := make([]func(context.Context), len(cfg.Providers))
+	for i, prov := range cfg.Providers {
+		tasks[i] = func(ctx context.Context) { p.Providers[i] = planProvider(ctx, e, prov) }
+	}
+	return tasks, nil
+}
+
+func (providers) entries(p *Plan) []entry {
+	out := make([]entry, 0, len(p.Providers))
+	for i := range p.Providers {
+		pp := &p.Providers[i]
+		en := entry{kind: item.Provider, address: pp.Address, repository: pp.Repository, err: pp.Err}
+		for j := range pp.Versions {
+			vp := &pp.Versions[j]
+			v := versionView{version: vp.Version, tag: vp.Tag, state: vp.State, digest: vp.ExistingDigest, detail: vp.Detail}
+			if vp.State.Pending() {
+				v.copy = func(ctx context.Context, r *run, it item.Result) item.Result {
+					return r.providerVersion(ctx, pp, vp, it)
+				}
+			}
+			en.versions = append(en.versions, v)
+		}
+		out = append(out, en)
+	}
+	return out
+}
+
+func planProvider(ctx context.Context, e *Engine, prov config.Provider) ProviderPlan {
+	pp := ProviderPlan{Source: prov.Source, Address: prov.Source.String(), Repository: prov.Repository, Versions: []ProviderVersionPlan{}}
+	fail := func(err error) ProviderPlan {
+		pp.Err = named("provider "+pp.Address, err)
+		return pp
+	}
+	up, err := e.up.ProviderVersions(ctx, prov.Source)
+	if err != nil {
+		return fail(err)
+	}
+	for _, w := range up.Warnings {
+		pp.Warnings = append(pp.Warnings, "upstream: "+w)
+	}
+	wanted := make([]string, 0, len(prov.Platforms))
+	for _, pl := range prov.Platforms {
+		wanted = append(wanted, pl.String())
+	}
+	type candidate struct {
+		v       *version.Version
+		offered map[string]bool
+	}
+	var cands []candidate
+	for _, uv := range up.Versions {
+		v, ok := manifest.ParseStrictVersion(uv.Version)
+		if !ok {
+			pp.Warnings = append(pp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", uv.Version))
+			continue
+		}
+		if !prov.Constraints.Allows(uv.Version) {
+			continue
+		}
+		offered := map[string]bool{}
+		for _, pl := range uv.Platforms {
+			offered[pl.String()] = true
+		}
+		if !uv.PlatformsListed {
+			// As OpenTofu: ask download per platform; a 404 skips it.
+			for _, w := range wanted {
+				offered[w] = true
+			}
+		}
+		cands = append(cands, candidate{v: v, offered: offered})
+	}
+	if len(cands) == 0 {
+		pp.Warnings = append(pp.Warnings, fmt.Sprintf("no upstream version matches %q", prov.Versions))
+		return pp
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].v.LessThan(cands[j].v) })
+
+	tags, err := e.inventory.Tags(ctx, prov.Repository)
+	if err != nil {
+		return fail(err)
+	}
+	tagged := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		tagged[t] = true
+	}
+	for _, c := range cands {
+		ver := c.v.Original()
+		vp := ProviderVersionPlan{Version: ver, Tag: manifest.Tag(ver), Platforms: []string{}}
+		for _, w := range wanted {
+			if c.offered[w] {
+				vp.Platforms = append(vp.Platforms, w)
+			} else {
+				vp.Unavailable = append(vp.Unavailable, w)
+			}
+		}
+		if len(vp.Unavailable) > 0 {
+			pp.Warnings = append(pp.Warnings, fmt.Sprintf("%s: upstream does not offer %v", ver, vp.Unavailable))
+		}
+		if !tagged[vp.Tag] {
+			vp.State = item.Missing
+			vp.Add = vp.Platforms
+		} else if err := compareProviderTag(ctx, e, prov.Repository, &vp); err != nil {
+			return fail(err)
+		}
+		if vp.State.Pending() && len(vp.Platforms) == 0 {
+			// Nothing wanted is offered: no index can be built.
+			vp.State = item.Complete
+			if len(vp.Present) == 0 {
+				vp.Detail = "no wanted platform offered upstream"
+			}
+		}
+		pp.Versions = append(pp.Versions, vp)
+	}
+	return pp
+}
+
+// compareProviderTag reads the index behind an existing tag and sets the
+// version's state from the platforms it holds.
+func compareProviderTag(ctx context.Context, e *Engine, repo string, vp *ProviderVersionPlan) error {
+	raw, desc, err := e.inventory.Manifest(ctx, repo, vp.Tag)
+	if errors.Is(err, errs.ErrNotFound) {
+		// Listed but gone (deleted between the two calls): treat as missing.
+		vp.State, vp.Add = item.Missing, vp.Platforms
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cmp := CompareProviderIndex(raw, vp.Platforms)
+	vp.State, vp.Detail, vp.Existing, vp.Present, vp.Add = cmp.State, cmp.Detail, cmp.Existing, cmp.Present, cmp.Add
+	if cmp.Existing != nil {
+		vp.ExistingDigest = desc.Digest.String()
+	}
+	return nil
+}
+
+// TagComparison is what a version tag in the target holds, measured
+// against what is wanted there. The planner and bundle import share it, so
+// they agree on what may be replaced.
+type TagComparison struct {
+	State item.State
+	// Detail explains a conflict.
+	Detail string
+	// Existing is the provider index found (nil for a conflict).
+	Existing *manifest.ProviderIndexInfo
+	// Present are the index's platforms; Add the wanted ones it lacks.
+	Present, Add []string
+}
+
+// CompareProviderIndex classifies the manifest raw found at a provider
+// version tag against the wanted platforms: a conflict when it is not a
+// provider index OpenTofu accepts, incomplete when wanted platforms are
+// missing, complete otherwise.
+func CompareProviderIndex(raw []byte, wanted []string) TagComparison {
+	info, err := manifest.ParseProviderIndex(raw)
+	if err != nil {
+		return TagComparison{State: item.Conflict, Detail: err.Error()}
+	}
+	c := TagComparison{State: item.Complete, Existing: info, Present: info.PlatformKeys()}
+	for _, pl := range wanted {
+		if _, ok := info.Platforms[pl]; !ok {
+			c.Add = append(c.Add, pl)
+		}
+	}
+	slices.Sort(c.Add)
+	if len(c.Add) > 0 {
+		c.State = item.Incomplete
+	}
+	return c
+}
+
+// platformCopy is the outcome of copying one platform package.
+type platformCopy struct {
+	platform   string
+	entry      manifest.PlatformManifest
+	provenance *upstream.Provenance
+	downloaded int64
+	uploaded   int64
+	skipped    bool // upstream no longer offers it
+	err        error
+}
+
+// providerVersion copies a version's missing platforms (each in its own
+// transfer slot), then publishes the index, its provenance and the tag.
+func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *ProviderVersionPlan, it item.Result) item.Result {
+	name := fmt.Sprintf("provider %s %s", pp.Address, vp.Version)
+	fail := func(err error) item.Result {
+		it.Fail(err)
+		it.Platforms = nil
+		return it
+	}
+	if err := r.ensureEmptyConfig(ctx, pp.Repository); err != nil {
+		return fail(fmt.Errorf("%s: %w", name, err))
+	}
+	verified := &provenanceCache{source: r.e.up}
+	copies := make([]platformCopy, len(vp.Add))
+	var wg sync.WaitGroup
+	for i, key := range vp.Add {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			release, err := r.slot(ctx, name+" "+key)
+			if err != nil {
+				copies[i] = platformCopy{platform: key, err: err}
+				return
+			}
+			defer release()
+			copies[i] = r.copyPlatform(ctx, verified, pp, vp, key)
+		}()
+	}
+	wg.Wait()
+
+	var entries []manifest.PlatformManifest
+	var errs []error
+	var prov *upstream.Provenance
+	for _, c := range copies {
+		it.Downloaded += c.downloaded
+		it.Uploaded += c.uploaded
+		switch {
+		case c.err != nil:
+			errs = append(errs, c.err)
+		case c.skipped:
+			it.Warnings = append(it.Warnings, fmt.Sprintf("%s: upstream no longer offers this platform", c.platform))
+		default:
+			entries = append(entries, c.entry)
+			it.Platforms = append(it.Platforms, c.platform)
+			if prov == nil {
+				prov = c.provenance
+			}
+		}
+	}
+	if prov != nil {
+		it.Warnings = append(it.Warnings, prov.Warnings...)
+	}
+	if len(errs) > 0 {
+		// Publishing now would show OpenTofu a version without all of
+		// its platforms; the next run picks up what was uploaded.
+		return fail(errors.Join(errs...))
+	}
+	if len(entries) == 0 {
+		return fail(fmt.Errorf("%s: %w", name, ErrNoPlatforms))
+	}
+	if vp.Existing != nil {
+		for key, p := range vp.Existing.Platforms {
+			if !slices.ContainsFunc(entries, func(e manifest.PlatformManifest) bool { return e.Key() == key }) {
+				entries = append(entries, p)
+			}
+		}
+	}
+	index, err := manifest.ProviderIndex(entries)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", name, err))
+	}
+	it.Digest = index.Descriptor.Digest.String()
+	if err := r.copier.Manifest(ctx, pp.Repository, index); err != nil {
+		return fail(fmt.Errorf("%s: %w", name, err))
+	}
+	if prov != nil {
+		n, err := r.pushProvenance(ctx, pp.Repository, index.Descriptor, prov)
+		it.Uploaded += n
+		if err != nil {
+			return fail(fmt.Errorf("%s: provenance: %w", name, err))
+		}
+	}
+	if err := r.copier.Tag(ctx, pp.Repository, index, vp.Tag); err != nil {
+		return fail(fmt.Errorf("%s: %w", name, err))
+	}
+	r.e.logger.Debug("published", "provider", pp.Address, "version", vp.Version, "tag", vp.Tag, "platforms", it.Platforms, "digest", it.Digest)
+	return it
+}
+
+// copyPlatform verifies one platform package and makes sure its blob and
+// image manifest are in the target; it never writes a tag.
+func (r *run) copyPlatform(ctx context.Context, verified *provenanceCache, pp *ProviderPlan, vp *ProviderVersionPlan, key string) platformCopy {
+	c := platformCopy{platform: key}
+	fail := func(err error) platformCopy {
+		c.err = fmt.Errorf("provider %s %s %s: %w", pp.Address, vp.Version, key, err)
+		return c
+	}
+	// The upstream client's errors already name provider, version and platform.
+	failUpstream := func(err error) platformCopy {
+		c.err = err
+		return c
+	}
+	pl, err := config.ParsePlatform(key)
+	if err != nil {
+		return fail(err)
+	}
+	pkg, err := r.e.up.ProviderDownload(ctx, pp.Source, vp.Version, pl)
+	if errors.Is(err, upstream.ErrPlatformNotOffered) {
+		c.skipped = true
+		return c
+	}
+	if err != nil {
+		return failUpstream(err)
+	}
+	c.provenance, err = verified.get(ctx, pkg)
+	if err != nil {
+		return failUpstream(err)
+	}
+	zip, err := manifest.BlobDescriptor(manifest.ZipLayerMediaType, pkg.SHA256, max(pkg.Size, 0))
+	if err != nil {
+		return fail(err)
+	}
+	have, exists, err := r.target.BlobExists(ctx, pp.Repository, zip)
+	if err != nil {
+		return fail(err)
+	}
+	if exists {
+		// Content-addressed: a blob with the signed digest is the signed zip.
+		zip = have
+		r.e.logger.Debug("package already in target", "provider", pp.Address, "version", vp.Version, "platform", key)
+	} else {
+		n, uploaded, err := r.transfer(ctx, pp.Repository, pkg, &zip)
+		c.downloaded, c.uploaded = n, uploaded
+		if err != nil {
+			return failUpstream(err)
+		}
+	}
+	platformManifest, err := manifest.ProviderTarget(zip, pkg.Filename)
+	if err != nil {
+		return fail(err)
+	}
+	if err := r.copier.Manifest(ctx, pp.Repository, platformManifest); err != nil {
+		return fail(err)
+	}
+	c.uploaded += platformManifest.Descriptor.Size
+	c.entry = manifest.PlatformManifest{OS: pl.OS, Arch: pl.Arch, Manifest: platformManifest.Descriptor}
+	return c
+}
+
+// transfer downloads a package into a spool file, hashing as it streams
+// (the fetcher refuses a mismatch), then uploads it from the file so a
+// failed upload can be retried without downloading again.
+func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor) (downloaded, uploaded int64, err error) {
+	name := fmt.Sprintf("provider %s %s %s", pkg.Provider, pkg.Version, pkg.Platform)
+	f, err := spool.File(r.e.spoolDir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	defer f.Close()
+	w := &progressWriter{f: f, report: r.e.progress}
+	sum, n, err := r.e.up.DownloadPackage(ctx, pkg, w)
+	if err != nil {
+		return n, 0, err
+	}
+	if sum != zip.Digest.Encoded() {
+		// The fetcher checks this too; an upload must never follow a mismatch.
+		return n, 0, fmt.Errorf("%s: %w: got sha256 %s, signed SHA256SUMS says %s", name, upstream.ErrChecksumMismatch, sum, zip.Digest.Encoded())
+	}
+	zip.Size = n
+	if _, err := r.copier.Blob(ctx, repo, *zip, copygraph.File(f, n), true); err != nil {
+		return n, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, n, nil
+}
+
+// pushProvenance keeps the signed SHA256SUMS, signature and key next to
+// the index as a referrer, so the air-gapped side can check them again.
+func (r *run) pushProvenance(ctx context.Context, repo string, subject descriptor.Descriptor, p *upstream.Provenance) (int64, error) {
+	a, layers, err := provenance.Artifact(subject, p)
+	if err != nil {
+		return 0, err
+	}
+	n := a.Descriptor.Size
+	for _, l := range layers {
+		if _, err := r.copier.Blob(ctx, repo, l.Descriptor, copygraph.Bytes(l.Data), false); err != nil {
+			return 0, err
+		}
+		// Small files, counted whether or not the registry already had them.
+		n += l.Descriptor.Size
+	}
+	if err := r.copier.Manifest(ctx, repo, a); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// provenanceCache verifies a version's SHA256SUMS once for all its platforms.
+type provenanceCache struct {
+	source ProviderSource
+	memo   sched.Memo[string, *upstream.Provenance]
+}
+
+func (c *provenanceCache) get(ctx context.Context, pkg *upstream.ProviderPackage) (*upstream.Provenance, error) {
+	// Each download answer names its own files and keys: share a
+	// verification only between answers that agree on all of them.
+	key := pkg.SHASumsURL + "\x00" + pkg.SHASumsSignatureURL
+	for _, k := range pkg.SigningKeys {
+		key += "\x00" + k.KeyID + "\x00" + k.ASCIIArmor
+	}
+	p, err := c.memo.Get(ctx, key, func() (*upstream.Provenance, error) { return c.source.VerifyProvenance(ctx, pkg) })
+	if err != nil {
+		return nil, err
+	}
+	// The signed file is shared, but each platform's line must match its own shasum.
+	if got := p.Sums[pkg.Filename]; got != pkg.SHA256 {
+		return nil, fmt.Errorf("provider %s %s %s: %w: signed SHA256SUMS line for %s is %q, registry says %s",
+			pkg.Provider, pkg.Version, pkg.Platform, upstream.ErrChecksumMismatch, pkg.Filename, got, pkg.SHA256)
+	}
+	return p, nil
+}
+
+// progressWriter forwards writes to the spool file and reports byte counts.
+type progressWriter struct {
+	f      *os.File
+	report func(item.Event)
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if n > 0 {
+		w.report(item.Event{Bytes: int64(n)})
+	}
+	return n, err
+}
+
+// Seek and Truncate let the fetcher restart a failed download from scratch
+// in the same spool file.
+func (w *progressWriter) Seek(offset int64, whence int) (int64, error) {
+	return w.f.Seek(offset, whence)
+}
+
+// Truncate discards what a failed download attempt wrote.
+func (w *progressWriter) Truncate(size int64) error { return w.f.Truncate(size) }
