@@ -37,8 +37,10 @@ func scenarioTofurcTwoHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	twoHosts := strings.Replace(string(b), "platforms:", fmt.Sprintf("    %s:\n      services:\n        providers.v1: %q\nplatforms:", secondHost, svc), 1) +
-		fmt.Sprintf("  - source: %s\n    versions: %q\n", secondAddress, "= "+version)
+	twoHosts := strings.Replace(string(b), "platforms:", fmt.Sprintf("    %s:\n      services:\n        providers.v1: %q\nplatforms:", secondHost, svc), 1)
+	// The second provider goes at the end of the providers list, before
+	// the trust section the plan ends with.
+	twoHosts = strings.Replace(twoHosts, "\ntrust:\n", fmt.Sprintf("\n  - source: %s\n    versions: %q\ntrust:\n", secondAddress, "= "+version), 1)
 	writeFile(t, plan, twoHosts)
 	w.sync(plan)
 
