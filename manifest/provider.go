@@ -42,6 +42,22 @@ func ProviderTarget(zip descriptor.Descriptor, filename string) (Artifact, error
 // ProviderIndex builds the image index a version tag points at, one entry per
 // platform sorted by os then arch. Duplicate platforms are an error.
 func ProviderIndex(platforms []PlatformManifest) (Artifact, error) {
+	return ProviderIndexKeeping(platforms, nil)
+}
+
+// ProviderIndexKeeping is [ProviderIndex] followed by ignored, the entries
+// OpenTofu passes over that the tag's index held before (see
+// [ProviderIndexInfo.Ignored]), verbatim and in their order: rewriting an
+// index to add a platform must not drop what another tool put there. An
+// ignored entry that [ParseProviderIndex] would read as a platform is an
+// error, so the result always parses back to the same platforms and
+// ignored entries.
+func ProviderIndexKeeping(platforms []PlatformManifest, ignored []descriptor.Descriptor) (Artifact, error) {
+	for i, d := range ignored {
+		if !skippedByOpenTofu(d) {
+			return Artifact{}, fmt.Errorf("%w: kept entry %d (%s) is a platform OpenTofu would read", ErrInvalidProviderIndex, i, d.Digest)
+		}
+	}
 	if len(platforms) == 0 {
 		return Artifact{}, fmt.Errorf("%w: no platforms", ErrInvalidProviderIndex)
 	}
@@ -64,9 +80,20 @@ func ProviderIndex(platforms []PlatformManifest) (Artifact, error) {
 		SchemaVersion: 2,
 		MediaType:     mediatype.OCI1ManifestList,
 		ArtifactType:  ProviderIndexArtifactType,
-		Manifests:     entries,
+		Manifests:     append(entries, ignored...),
 	}
 	return marshal(idx, mediatype.OCI1ManifestList, ProviderIndexArtifactType)
+}
+
+// skippedByOpenTofu reports whether OpenTofu passes over an index entry for
+// every platform: another artifact type, an os.version, or an empty os or
+// architecture (the checks of ParseProviderIndex, in its order).
+func skippedByOpenTofu(d descriptor.Descriptor) bool {
+	if d.ArtifactType != ProviderTargetArtifactType {
+		return true
+	}
+	return d.MediaType == mediatype.OCI1Manifest && d.Platform != nil &&
+		(d.Platform.OSVersion != "" || d.Platform.OS == "" || d.Platform.Architecture == "")
 }
 
 // ProviderIndexInfo is what a valid provider index in a registry holds.

@@ -320,14 +320,19 @@ func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *Provide
 	if len(entries) == 0 {
 		return fail(fmt.Errorf("%s: %w", name, ErrNoPlatforms))
 	}
+	var kept []descriptor.Descriptor
 	if vp.Existing != nil {
 		for key, p := range vp.Existing.Platforms {
 			if !slices.ContainsFunc(entries, func(e manifest.PlatformManifest) bool { return e.Key() == key }) {
 				entries = append(entries, p)
 			}
 		}
+		// Entries OpenTofu skips (another tool's attestations, an
+		// os.version) stay: the tag is installable with them, and they
+		// are not ours to drop.
+		kept = vp.Existing.Ignored
 	}
-	index, err := manifest.ProviderIndex(entries)
+	index, err := manifest.ProviderIndexKeeping(entries, kept)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}

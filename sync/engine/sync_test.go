@@ -11,6 +11,7 @@ import (
 
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/types/descriptor"
+	regmanifest "github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/mediatype"
 	"github.com/regclient/regclient/types/ref"
 
@@ -323,6 +324,65 @@ func TestAddingAPlatformCopiesOnlyThatPlatform(t *testing.T) {
 	if len(layers) != 3 || layers["windows_amd64"] != h.up.ZipSHA256("hashicorp", "null", "3.2.1", "windows_amd64") {
 		t.Fatalf("index after adding a platform: %v", layers)
 	}
+}
+
+// TestAddingAPlatformKeepsEntriesOpenTofuSkips: a tag whose index also
+// holds entries OpenTofu passes over (another tool's attestation, an
+// os.version entry) gains the new platform, and the rewritten index still
+// holds those entries verbatim: they were never ours to drop.
+func TestAddingAPlatformKeepsEntriesOpenTofuSkips(t *testing.T) {
+	h := newHarness(t)
+	addTwoProviders(h.up)
+	h.mustSync(h.config(twoProviders))
+
+	const repo = "opentofu-providers/hashicorp/null"
+	r, raw := h.manifestAt(repo, "3.2.1")
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	entries := doc["manifests"].([]any)
+	withOSVersion, foreign := map[string]any{}, map[string]any{}
+	for k, v := range entries[0].(map[string]any) {
+		withOSVersion[k], foreign[k] = v, v
+	}
+	withOSVersion["platform"] = map[string]any{"os": "windows", "architecture": "amd64", "os.version": "10.0.17763"}
+	foreign["artifactType"] = "application/vnd.example.sbom"
+	foreign["annotations"] = map[string]any{"org.example.tool": "scanner"}
+	delete(foreign, "platform")
+	doc["manifests"] = append(entries, withOSVersion, foreign)
+	edited, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := regmanifest.New(regmanifest.WithRaw(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.reg.Client().ManifestPut(context.Background(), r, m); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := h.config(strings.Replace(twoProviders, "[linux_amd64, darwin_arm64]", "[linux_amd64, darwin_arm64, windows_amd64]", 1))
+	h.mustSync(cfg)
+	_, raw = h.manifestAt(repo, "3.2.1")
+	info, err := manifest.ParseProviderIndex(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(info.PlatformKeys(), ","); got != "darwin_arm64,linux_amd64,windows_amd64" {
+		t.Fatalf("platforms after adding windows_amd64: %s", got)
+	}
+	if len(info.Ignored) != 2 || info.Ignored[0].Platform == nil || info.Ignored[0].Platform.OSVersion != "10.0.17763" ||
+		info.Ignored[1].ArtifactType != "application/vnd.example.sbom" || info.Ignored[1].Annotations["org.example.tool"] != "scanner" {
+		t.Fatalf("the entries OpenTofu skips were not kept:\n%s", raw)
+	}
+	// And the rewritten tag is complete to the planner.
+	assertLines(t, states(h.plan(cfg)),
+		"hashicorp/null 3.2.0 complete",
+		"hashicorp/null 3.2.1 complete",
+		"hashicorp/random 3.6.0 complete",
+	)
 }
 
 func TestBuildMetadataPrereleasesAndPagination(t *testing.T) {
