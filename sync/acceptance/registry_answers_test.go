@@ -29,11 +29,24 @@ func scenarioVersionsWithoutPlatforms(t *testing.T) {
 	writeFile(t, w.caBundle, string(w.reg.CACertPEM)+string(w.up.CACertPEM))
 	const version = "1.0.0"
 	w.addEcho(version)
-	plan := w.writePlan("= "+version, currentPlatform)
+	// 1.1.0 offers none of the wanted platforms, and 1.0.0 not the other
+	// one: both are only found out by asking download, as OpenTofu does.
+	w.up.AddProvider(namespace, ptype, "1.1.0", "freebsd_arm")
+	plan := w.writePlan(">= "+version, currentPlatform, otherPlatform())
 	// The control: OpenTofu installs straight from such a registry.
 	direct := w.workDir(version)
 	w.runTofu(direct, w.upstreamCLIConfig(), "init", "-input=false")
 
+	planned := w.mustMirror(2, nil, "plan", "-c", plan, "--detailed-exitcode")
+	out := planned.stdout + planned.stderr
+	for _, want := range []string{
+		version + ": upstream does not offer [" + otherPlatform() + "]",
+		"1.1.0: upstream does not offer [",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan does not warn %q:\n%s", want, planned)
+		}
+	}
 	w.sync(plan)
 	dir := w.workDir(version)
 	w.initAndApply(dir, w.mirrorCLIConfig(plan, ""))

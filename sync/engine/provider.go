@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -126,6 +127,9 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 	type candidate struct {
 		v       *version.Version
 		offered map[string]bool
+		// probe: upstream listed no platforms, so (as OpenTofu) ask
+		// download for each wanted one the target lacks.
+		probe bool
 	}
 	var cands []candidate
 	for _, uv := range up.Versions {
@@ -141,13 +145,7 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		for _, pl := range uv.Platforms {
 			offered[pl.String()] = true
 		}
-		if !uv.PlatformsListed {
-			// As OpenTofu: ask download per platform; a 404 skips it.
-			for _, w := range wanted {
-				offered[w] = true
-			}
-		}
-		cands = append(cands, candidate{v: v, offered: offered})
+		cands = append(cands, candidate{v: v, offered: offered, probe: !uv.PlatformsListed})
 	}
 	if len(cands) == 0 {
 		pp.Warnings = append(pp.Warnings, fmt.Sprintf("no upstream version matches %q", prov.Versions))
@@ -167,20 +165,25 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		ver := c.v.Original()
 		vp := ProviderVersionPlan{Version: ver, Tag: manifest.Tag(ver), Platforms: []string{}}
 		for _, w := range wanted {
-			if c.offered[w] {
+			if c.offered[w] || c.probe {
 				vp.Platforms = append(vp.Platforms, w)
 			} else {
 				vp.Unavailable = append(vp.Unavailable, w)
 			}
-		}
-		if len(vp.Unavailable) > 0 {
-			pp.Warnings = append(pp.Warnings, fmt.Sprintf("%s: upstream does not offer %v", ver, vp.Unavailable))
 		}
 		if !tagged[vp.Tag] {
 			vp.State = item.Missing
 			vp.Add = vp.Platforms
 		} else if err := compareProviderTag(ctx, e, prov.Repository, &vp); err != nil {
 			return fail(err)
+		}
+		if c.probe && vp.State.Pending() {
+			if err := probePlatforms(ctx, e, prov, &vp); err != nil {
+				return fail(err)
+			}
+		}
+		if len(vp.Unavailable) > 0 {
+			pp.Warnings = append(pp.Warnings, fmt.Sprintf("%s: upstream does not offer %v", ver, vp.Unavailable))
 		}
 		if vp.State.Pending() && len(vp.Platforms) == 0 {
 			// Nothing wanted is offered: no index can be built.
@@ -192,6 +195,43 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		pp.Versions = append(pp.Versions, vp)
 	}
 	return pp
+}
+
+// probePlatforms asks upstream's download endpoint, for a version whose
+// versions answer listed no platforms, about each platform the plan would
+// add, as OpenTofu does when it installs: one not offered
+// ([upstream.ErrPlatformNotOffered]) moves from Platforms and Add to
+// Unavailable, and a version left with nothing to add is complete. Any
+// other error fails the provider's plan, as a failed versions call does.
+func probePlatforms(ctx context.Context, e *Engine, prov config.Provider, vp *ProviderVersionPlan) error {
+	notOffered := map[string]bool{}
+	for _, key := range vp.Add {
+		pl, err := config.ParsePlatform(key)
+		if err != nil {
+			return err
+		}
+		_, err = e.up.ProviderDownload(ctx, prov.Source, vp.Version, pl)
+		switch {
+		case errors.Is(err, upstream.ErrPlatformNotOffered):
+			notOffered[key] = true
+		case err != nil:
+			return err
+		}
+	}
+	if len(notOffered) == 0 {
+		return nil
+	}
+	keep := func(list []string) []string {
+		return slices.DeleteFunc(slices.Clone(list), func(k string) bool { return notOffered[k] })
+	}
+	vp.Platforms, vp.Add = keep(vp.Platforms), keep(vp.Add)
+	for _, key := range slices.Sorted(maps.Keys(notOffered)) {
+		vp.Unavailable = append(vp.Unavailable, key)
+	}
+	if len(vp.Add) == 0 && len(vp.Present) > 0 {
+		vp.State = item.Complete // what upstream offers is all there
+	}
+	return nil
 }
 
 // compareProviderTag reads the index behind an existing tag and sets the
@@ -318,7 +358,15 @@ func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *Provide
 		return fail(errors.Join(errs...))
 	}
 	if len(entries) == 0 {
-		return fail(fmt.Errorf("%s: %w", name, ErrNoPlatforms))
+		// Every platform to add turned out not offered (a 404 from
+		// download): nothing to publish, and nothing OpenTofu could
+		// install is missing. A warning, as in the plan, not a failure.
+		it.Action, it.State = item.None, item.Unchanged
+		it.Warnings = append(it.Warnings, fmt.Sprintf("%s: %v; nothing published", name, ErrNoPlatforms))
+		if vp.ExistingDigest != "" {
+			it.Digest = vp.ExistingDigest
+		}
+		return it
 	}
 	var kept []descriptor.Descriptor
 	if vp.Existing != nil {
