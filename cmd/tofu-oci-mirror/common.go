@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/modsource"
@@ -139,7 +140,7 @@ func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.
 	}
 	if bundle != "" {
 		if bundle != e.creds.getenv("SSL_CERT_FILE") {
-			onExit(c, func() { os.Remove(bundle) })
+			onExit(c, func() { os.RemoveAll(filepath.Dir(bundle)) })
 		}
 		modOpts = append(modOpts, modsource.WithGitCAFile(bundle))
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/opentofu/svchost"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/spool"
 )
 
 // credEnv is what finding credentials reads from the process: the real
@@ -283,8 +285,10 @@ var systemCABundles = []string{
 // gitCABundle returns the CA file git must trust so that git sources see the
 // roots our HTTPS client trusts: "" (git's default) when neither
 // upstream.ca_file nor SSL_CERT_FILE is set; SSL_CERT_FILE alone as it is;
-// with caFile, a new file in dir holding the base roots (SSL_CERT_FILE, or
-// the system bundle) followed by caFile.
+// with caFile, a new file holding the base roots (SSL_CERT_FILE, or the
+// system bundle) followed by caFile, alone in a spool work directory under
+// dir: the caller removes that directory (filepath.Dir of the result), and
+// the next run's spool cleanup removes what a killed run left.
 func gitCABundle(env credEnv, caFile, dir string) (string, error) {
 	base := env.getenv("SSL_CERT_FILE")
 	if caFile == "" {
@@ -298,9 +302,17 @@ func gitCABundle(env credEnv, caFile, dir string) (string, error) {
 			}
 		}
 	}
-	out, err := os.CreateTemp(dir, "git-ca-bundle-*.pem")
+	wd, err := spool.WorkDir(dir, "git-ca")
 	if err != nil {
 		return "", fmt.Errorf("git CA bundle: %w", err)
+	}
+	fail := func(err error) (string, error) {
+		os.RemoveAll(wd)
+		return "", fmt.Errorf("git CA bundle: %w", err)
+	}
+	out, err := os.Create(filepath.Join(wd, "ca-bundle.pem"))
+	if err != nil {
+		return fail(err)
 	}
 	defer out.Close()
 	for _, src := range []string{base, caFile} {
@@ -308,13 +320,11 @@ func gitCABundle(env credEnv, caFile, dir string) (string, error) {
 			continue
 		}
 		if err := appendFile(out, src); err != nil {
-			os.Remove(out.Name())
-			return "", fmt.Errorf("git CA bundle: %w", err)
+			return fail(err)
 		}
 	}
 	if err := out.Close(); err != nil {
-		os.Remove(out.Name())
-		return "", fmt.Errorf("git CA bundle: %w", err)
+		return fail(err)
 	}
 	return out.Name(), nil
 }

@@ -392,6 +392,11 @@ func TestGitCABundle(t *testing.T) {
 	if b, _ := os.ReadFile(got); string(b) != "BASE\n\nEXTRA\n\n" {
 		t.Fatalf("bundle %s holds %q, want SSL_CERT_FILE then ca_file", got, b)
 	}
+	// In a spool work directory of its own, so a killed run's bundle is
+	// what the next run's spool cleanup removes.
+	if wd := filepath.Dir(got); filepath.Dir(wd) != dir || !strings.HasPrefix(filepath.Base(wd), "tofu-oci-mirror-") {
+		t.Fatalf("bundle %s is not in a spool work directory under %s", got, dir)
+	}
 	if _, err := gitCABundle(fakeEnv(dir, nil), filepath.Join(dir, "missing.pem"), dir); err == nil || !strings.Contains(err.Error(), "missing.pem") {
 		t.Fatalf("a missing ca_file: %v; want an error naming it", err)
 	}
