@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+
+	regaddr "github.com/opentofu/registry-address/v2"
+	"github.com/opentofu/svchost"
 )
 
 // Platform is an OpenTofu target platform such as linux_amd64. OS and Arch
@@ -83,41 +87,68 @@ func (a ProviderAddr) String() string {
 	return orDefaultHost(a.Hostname) + "/" + a.Namespace + "/" + a.Type
 }
 
-// providerPartRe is a provider namespace or type after lower-casing: letters,
-// digits and single dashes, no leading or trailing dash. OpenTofu accepts
-// Unicode letters here; we accept ASCII only because OCI repository names do.
-var providerPartRe = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
-
-// ParseProviderAddr parses "[HOSTNAME/]NAMESPACE/TYPE" and normalises it to
-// lower case as OpenTofu does; a missing hostname becomes DefaultHostname.
+// ParseProviderAddr parses "[HOSTNAME/]NAMESPACE/TYPE" by OpenTofu's own
+// rules (github.com/opentofu/registry-address/v2 ParseProviderSource): parts
+// normalised to lower case, IDN hostnames written in Unicode and kept in
+// their punycode comparison form, no "terraform-" or "opentofu-" type
+// prefix, types may start with a digit; a missing hostname becomes
+// DefaultHostname. The legacy one-part and "-" namespace forms are refused:
+// the mirror needs a namespace to ask the registry.
 func ParseProviderAddr(s string) (ProviderAddr, error) {
 	bad := func(format string, args ...any) (ProviderAddr, error) {
 		return ProviderAddr{}, fmt.Errorf("%w %q: %s", ErrInvalidProviderAddr, s, fmt.Sprintf(format, args...))
 	}
-	host, parts, reason := splitSource(s, 2, "want [HOSTNAME/]NAMESPACE/TYPE, e.g. hashicorp/aws")
-	if reason != "" {
-		return bad("%s", reason)
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		return bad("want [HOSTNAME/]NAMESPACE/TYPE, e.g. hashicorp/aws")
 	}
-	a := ProviderAddr{Hostname: host}
-	ns, typ := strings.ToLower(parts[0]), strings.ToLower(parts[1])
-	switch {
-	case ns == "":
-		return bad("namespace is empty")
-	case !providerPartRe.MatchString(ns):
-		return bad("namespace %q may contain only letters, digits and single dashes, not at either end", parts[0])
-	case typ == "":
-		return bad("type is empty")
-	case !providerPartRe.MatchString(typ):
-		return bad("type %q may contain only letters, digits and single dashes, not at either end", parts[1])
-	case typ[0] >= '0' && typ[0] <= '9':
-		return bad("type %q must not start with a digit", parts[1])
-	case strings.HasPrefix(typ, "terraform-"):
-		// OpenTofu refuses this prefix: it is the plugin binary's name, not
-		// the provider's.
-		return bad("type %q must not start with \"terraform-\"; write %q", parts[1], strings.TrimPrefix(strings.TrimPrefix(typ, "terraform-"), "provider-"))
+	if len(parts) == 3 {
+		display, reason := displayHost(parts[0])
+		if reason != "" {
+			return bad("%s", reason)
+		}
+		parts[0] = display
 	}
-	a.Namespace, a.Type = ns, typ
-	return a, nil
+	// Name the part that is wrong before the library's whole-address rules.
+	for i, what := range []string{"namespace", "type"} {
+		part := parts[len(parts)-2+i]
+		if part == regaddr.LegacyProviderNamespace && what == "namespace" {
+			continue
+		}
+		if _, err := regaddr.ParseProviderPart(part); err != nil {
+			return bad("%s %q: %v", what, part, err)
+		}
+	}
+	p, err := regaddr.ParseProviderSource(strings.Join(parts, "/"))
+	if err != nil {
+		return bad("%s", libraryReason(err))
+	}
+	if p.Namespace == regaddr.LegacyProviderNamespace || p.Namespace == regaddr.UnknownProviderNamespace {
+		return bad("namespace %q is the legacy placeholder; write the provider's real namespace", p.Namespace)
+	}
+	return ProviderAddr{Hostname: p.Hostname.String(), Namespace: p.Namespace, Type: p.Type}, nil
+}
+
+// libraryReason is the text of a registry-address error on one line.
+func libraryReason(err error) string {
+	var pe *regaddr.ParserError
+	if errors.As(err, &pe) {
+		return strings.Join(strings.Fields(pe.Detail), " ")
+	}
+	return err.Error()
+}
+
+// displayHost checks a source address's hostname with OpenTofu's svchost
+// and returns its Unicode display form, which the address parsers take.
+// Unlike OpenTofu, the punycode form is accepted too, so that a parsed
+// address (kept in punycode, which OCI and HTTP need) prints as a string
+// that parses back.
+func displayHost(h string) (string, string) {
+	display := svchost.ForDisplay(h)
+	if _, err := svchost.ForComparison(display); err != nil {
+		return "", fmt.Sprintf("hostname %q is not a DNS name with an optional :port: %v", h, err)
+	}
+	return display, ""
 }
 
 // ModuleAddr is a module registry address. Parsed addresses always carry a
@@ -133,15 +164,12 @@ func (a ModuleAddr) String() string {
 	return orDefaultHost(a.Hostname) + "/" + a.Namespace + "/" + a.Name + "/" + a.System
 }
 
-// Module address parts, as OpenTofu's registry source parser has them.
-var (
-	moduleNameRe   = regexp.MustCompile(`^[0-9A-Za-z](?:[0-9A-Za-z_-]{0,62}[0-9A-Za-z])?$`)
-	moduleSystemRe = regexp.MustCompile(`^[0-9a-z]{1,64}$`)
-)
-
-// ParseModuleAddr parses "[HOSTNAME/]NAMESPACE/NAME/SYSTEM"; a missing
-// hostname becomes DefaultHostname. A //subdirectory is refused: the mirror
-// copies whole module packages.
+// ParseModuleAddr parses "[HOSTNAME/]NAMESPACE/NAME/SYSTEM" by OpenTofu's
+// rules (registry-address/v2 ParseModuleSource: a hostname needs a dot,
+// github.com and bitbucket.org are version control, not registries); a
+// missing hostname becomes DefaultHostname and namespace and name keep the
+// case written. A //subdirectory is refused: the mirror copies whole module
+// packages.
 func ParseModuleAddr(s string) (ModuleAddr, error) {
 	bad := func(format string, args ...any) (ModuleAddr, error) {
 		return ModuleAddr{}, fmt.Errorf("%w %q: %s", ErrInvalidModuleAddr, s, fmt.Sprintf(format, args...))
@@ -149,45 +177,23 @@ func ParseModuleAddr(s string) (ModuleAddr, error) {
 	if strings.Contains(s, "//") {
 		return bad("a //subdirectory is not part of a registry address; name the module package only")
 	}
-	host, parts, reason := splitSource(s, 3, "want [HOSTNAME/]NAMESPACE/NAME/SYSTEM, e.g. terraform-aws-modules/vpc/aws")
-	if reason != "" {
-		return bad("%s", reason)
+	parts := strings.Split(s, "/")
+	if len(parts) < 3 || len(parts) > 4 {
+		return bad("want [HOSTNAME/]NAMESPACE/NAME/SYSTEM, e.g. terraform-aws-modules/vpc/aws")
 	}
-	a := ModuleAddr{Hostname: host}
-	for i, what := range []string{"namespace", "name"} {
-		switch p := parts[i]; {
-		case p == "":
-			return bad("%s is empty", what)
-		case !moduleNameRe.MatchString(p):
-			return bad("%s %q may contain only letters, digits, dashes and underscores, starting and ending with a letter or digit, at most 64 characters", what, p)
+	if len(parts) == 4 {
+		display, reason := displayHost(parts[0])
+		if reason != "" {
+			return bad("%s", reason)
 		}
+		parts[0] = display
 	}
-	switch p := parts[2]; {
-	case p == "":
-		return bad("system is empty")
-	case !moduleSystemRe.MatchString(p):
-		return bad("system %q may contain only lower-case letters and digits, at most 64", p)
+	m, err := regaddr.ParseModuleSource(strings.Join(parts, "/"))
+	if err != nil {
+		return bad("%s", libraryReason(err))
 	}
-	a.Namespace, a.Name, a.System = parts[0], parts[1], parts[2]
-	return a, nil
-}
-
-// splitSource splits a source address into its hostname (DefaultHostname
-// when left out) and the n parts after it. reason is "" on success, usage
-// when the number of parts is wrong, else what is wrong with the hostname.
-func splitSource(s string, n int, usage string) (host string, parts []string, reason string) {
-	parts = strings.Split(s, "/")
-	switch len(parts) {
-	case n:
-		return DefaultHostname, parts, ""
-	case n + 1:
-		host, err := parseHostname(parts[0])
-		if err != nil {
-			return "", nil, fmt.Sprintf("hostname %q is not a DNS name with an optional :port", parts[0])
-		}
-		return host, parts[1:], ""
-	}
-	return "", nil, usage
+	pkg := m.Package
+	return ModuleAddr{Hostname: pkg.Host.String(), Namespace: pkg.Namespace, Name: pkg.Name, System: pkg.TargetSystem}, nil
 }
 
 func orDefaultHost(h string) string {

@@ -46,6 +46,14 @@ func TestParseProviderAddr(t *testing.T) {
 		{"Example.COM:8443/my-org/cloud-stack2", ProviderAddr{"example.com:8443", "my-org", "cloud-stack2"}, "example.com:8443/my-org/cloud-stack2"},
 		{"localhost/1password/op", ProviderAddr{"localhost", "1password", "op"}, "localhost/1password/op"},
 		{"127.0.0.1:5000/a/b", ProviderAddr{"127.0.0.1:5000", "a", "b"}, "127.0.0.1:5000/a/b"},
+		// OpenTofu's rules (registry-address/v2), where a home-made parser
+		// differed: types may start with a digit, Unicode parts are fine
+		// (an OCI repository template refuses them later), IDN hostnames
+		// are written in Unicode and compared in punycode.
+		{"hashicorp/1aws", ProviderAddr{DefaultHostname, "hashicorp", "1aws"}, "registry.opentofu.org/hashicorp/1aws"},
+		{"hashicorp/ümlaut", ProviderAddr{DefaultHostname, "hashicorp", "ümlaut"}, "registry.opentofu.org/hashicorp/ümlaut"},
+		{"ex\u00e4mple.com/a/b", ProviderAddr{"xn--exmple-cua.com", "a", "b"}, "xn--exmple-cua.com/a/b"},
+		{"xn--exmple-cua.com/a/b", ProviderAddr{"xn--exmple-cua.com", "a", "b"}, "xn--exmple-cua.com/a/b"},
 	}
 	for _, tt := range good {
 		t.Run(tt.in, func(t *testing.T) {
@@ -60,10 +68,11 @@ func TestParseProviderAddr(t *testing.T) {
 	}
 	bad := []string{
 		"", "aws", "a/b/c/d", "/aws", "hashicorp/", "//", "hashi_corp/aws", "hashi.corp/aws",
-		"hashicorp/1aws", "hashicorp/-aws", "hashicorp/aws-", "hashi--corp/aws", "-hashicorp/aws",
+		"hashicorp/-aws", "hashicorp/aws-", "hashi--corp/aws", "-hashicorp/aws",
 		"hashicorp/terraform-provider-aws", "hashicorp/terraform-aws", "hashicorp/aws cli",
-		"bad_host/hashicorp/aws", "host:0/a/b", "host:65536/a/b", "host:/a/b", "host:+80/a/b",
-		"-host.example/a/b", "host..example/a/b", "hashicorp/ümlaut", "ex\u00e4mple.com/a/b",
+		"bad_host/hashicorp/aws", "host:65536/a/b", "host:/a/b",
+		"-host.example/a/b", "host..example/a/b",
+		"hashicorp/opentofu-aws", "hashicorp/opentofu-provider-aws", "-/aws",
 	}
 	for _, s := range bad {
 		t.Run("bad "+s, func(t *testing.T) {
@@ -99,6 +108,7 @@ func TestParseModuleAddr(t *testing.T) {
 		"", "vpc/aws", "a/b/c/d/e", "/vpc/aws", "a//aws", "a/b/", "a/b/AWS", "a/b/aws-x",
 		"a_/b/c", "_a/b/c", "a/-b/c", "a.b/c/d", "bad_host/a/b/c", "a/b/c//sub",
 		"a/" + strings.Repeat("b", 65) + "/c", "a/b/" + strings.Repeat("c", 65),
+		"github.com/a/b/c", "bitbucket.org/a/b/c", "localhost/a/b/c",
 	}
 	for _, s := range bad {
 		t.Run("bad "+s, func(t *testing.T) {

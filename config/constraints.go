@@ -2,178 +2,152 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 
-	version "github.com/hashicorp/go-version"
+	goversion "github.com/hashicorp/go-version"
+
+	"github.com/apparentlymart/go-versions/versions"
+	"github.com/apparentlymart/go-versions/versions/constraints"
 )
 
-// Constraints is a parsed OpenTofu version constraint set: comma-separated
-// constraints that must all hold. The zero value has no constraints, so it
-// allows every release and no pre-release.
+// Constraints is a parsed OpenTofu version constraint set, read by the rules
+// OpenTofu applies to its kind: ParseProviderConstraints for providers,
+// ParseModuleConstraints for modules. The zero value has no constraints: it
+// allows every release that parses as a provider version and no pre-release.
 type Constraints struct {
-	list []constraint
+	// terms are the comma-separated terms as written, trimmed; for String.
+	terms []string
+	// provider is set for provider constraints: the version set OpenTofu's
+	// versions.MeetingConstraints builds.
+	provider *versions.Set
+	// module is set for module constraints: hashicorp/go-version's, as
+	// OpenTofu's module installer checks them.
+	module goversion.Constraints
+	// modulePrerelease is the set OpenTofu's module installer also asks a
+	// pre-release to be in (go-versions' npm-style parse of the whole
+	// constraint, "v" prefixes stripped when that fails); nil when neither
+	// parse succeeds, which admits no pre-release.
+	modulePrerelease *versions.Set
 }
 
-// constraint is one "OP VERSION" term.
-type constraint struct {
-	op   string // "", "=", "!=", ">", ">=", "<", "<=", "~>"; "" is a bare version, meaning "="
-	text string // the version as written
-	v    *version.Version
-	// upper is the exclusive upper bound of "~>": ~> 1.2 means < 2.0.0 and
-	// ~> 1.2.3 means < 1.3.0.
-	upper *version.Version
-}
+// ParseConstraints is ParseProviderConstraints.
+func ParseConstraints(s string) (Constraints, error) { return ParseProviderConstraints(s) }
 
-// constraintVersionRe is the version part of a constraint: one to three
-// numbers, then an optional pre-release and build metadata. OpenTofu refuses
-// wildcards and a "v" prefix here, and so do we.
-var constraintVersionRe = regexp.MustCompile(
-	`^([0-9]+)(\.[0-9]+)?(\.[0-9]+)?` +
-		`(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?` +
-		`(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
-
-// tooManyPartsRe catches 1.2.3.4, which go-version would accept.
-var tooManyPartsRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){3,}`)
-
-// wildcardRe catches 1.x and 1.2.X, which OpenTofu refuses too.
-var wildcardRe = regexp.MustCompile(`^([0-9]+\.)*[xX]($|[.+-])`)
-
-// operators in the order they must be tried: longest first.
-var operators = []string{">=", "<=", "!=", "~>", "=>", "=<", ">", "<", "=", "^", "~"}
-
-// ParseConstraints parses OpenTofu's constraint syntax: comma-separated terms
-// "OP VERSION" with OP one of =, !=, >, >=, <, <=, ~> (none means =).
-// Leaving out a version's minor or patch number means zero, except that
-// "~>" uses the number of parts given to pick its upper bound.
-func ParseConstraints(s string) (Constraints, error) {
-	if strings.TrimSpace(s) == "" {
-		return Constraints{}, fmt.Errorf("%w: empty; write e.g. \"~> 1.2\" or \">= 1.0.0, < 2.0.0\"", ErrInvalidConstraint)
-	}
-	var cs Constraints
-	for _, term := range strings.Split(s, ",") {
-		c, err := parseConstraint(strings.TrimSpace(term))
-		if err != nil {
-			return Constraints{}, fmt.Errorf("%w %q: %s", ErrInvalidConstraint, s, err)
-		}
-		cs.list = append(cs.list, c)
-	}
-	return cs, nil
-}
-
-// parseConstraint parses one trimmed term; its errors are bare reasons that
-// ParseConstraints wraps.
-func parseConstraint(term string) (constraint, error) {
-	if term == "" {
-		return constraint{}, fmt.Errorf("empty term between commas")
-	}
-	var c constraint
-	for _, op := range operators {
-		if strings.HasPrefix(term, op) {
-			c.op = op
-			break
-		}
-	}
-	switch c.op {
-	case "=>", "=<":
-		return c, fmt.Errorf("unknown operator %q; did you mean %q?", c.op, string([]byte{c.op[1], c.op[0]}))
-	case "^", "~":
-		return c, fmt.Errorf("unknown operator %q; OpenTofu has =, !=, >, >=, <, <=, ~>", c.op)
-	}
-	c.text = strings.TrimSpace(term[len(c.op):])
-	switch {
-	case c.text == "":
-		return c, fmt.Errorf("missing version after %q", c.op)
-	case c.text[0] == 'v' || c.text[0] == 'V':
-		return c, fmt.Errorf("a \"v\" prefix is not allowed on versions: write %q", c.text[1:])
-	case strings.Contains(c.text, "*") || wildcardRe.MatchString(c.text):
-		return c, fmt.Errorf("wildcards are not supported; leave out the parts that may vary, e.g. \"~> 1.2\"")
-	case tooManyPartsRe.MatchString(c.text):
-		return c, fmt.Errorf("version %q has more than three numbered parts (major.minor.patch)", c.text)
-	}
-	m := constraintVersionRe.FindStringSubmatch(c.text)
-	if m == nil {
-		return c, fmt.Errorf("%q is not a version (want MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD])", c.text)
-	}
-	v, err := version.NewVersion(c.text)
+// ParseProviderConstraints parses a provider version constraint exactly as
+// OpenTofu does (internal/getproviders ParseVersionConstraints:
+// go-versions' constraints.ParseRubyStyleMulti): comma-separated terms
+// "OP VERSION" with OP one of =, !=, >, >=, <, <=, ~> (none means =); no "v"
+// prefix. Unlike OpenTofu, an empty string is refused: a plan entry must
+// say which versions it mirrors.
+func ParseProviderConstraints(s string) (Constraints, error) {
+	terms, err := splitTerms(s)
 	if err != nil {
-		return c, fmt.Errorf("version %q: %v", c.text, err)
+		return Constraints{}, err
 	}
-	c.v = v
-	if c.op == "~>" {
-		segs := v.Segments64()
-		major, minor := segs[0], segs[1]
-		if major == math.MaxInt64 || minor == math.MaxInt64 {
-			return c, fmt.Errorf("version %q is too large", c.text)
-		}
-		bound := fmt.Sprintf("%d.0.0", major+1)
-		if m[3] != "" { // three parts given: only the patch may grow
-			bound = fmt.Sprintf("%d.%d.0", major, minor+1)
-		}
-		if c.upper, err = version.NewVersion(bound); err != nil {
-			return c, fmt.Errorf("version %q: %v", c.text, err)
-		}
+	spec, err := constraints.ParseRubyStyleMulti(s)
+	if err != nil {
+		return Constraints{}, fmt.Errorf("%w %q: %v", ErrInvalidConstraint, s, err)
+	}
+	set := versions.MeetingConstraints(spec)
+	return Constraints{terms: terms, provider: &set}, nil
+}
+
+// ParseModuleConstraints parses a module version constraint as OpenTofu's
+// configuration loader and module installer do: hashicorp/go-version's
+// NewConstraint (a "v" prefix is accepted there), with pre-releases
+// additionally subject to the installer's exact-request rule (see Allows).
+func ParseModuleConstraints(s string) (Constraints, error) {
+	terms, err := splitTerms(s)
+	if err != nil {
+		return Constraints{}, err
+	}
+	cs, err := goversion.NewConstraint(s)
+	if err != nil {
+		return Constraints{}, fmt.Errorf("%w %q: %v", ErrInvalidConstraint, s, err)
+	}
+	c := Constraints{terms: terms, module: cs}
+	// The installer parses cs.String(), not the text as written.
+	pre, err := versions.MeetingConstraintsString(cs.String())
+	if err != nil {
+		stripped := versionRe.ReplaceAllStringFunc(cs.String(), func(m string) string { return strings.TrimPrefix(m, "v") })
+		pre, err = versions.MeetingConstraintsString(stripped)
+	}
+	if err == nil {
+		c.modulePrerelease = &pre
 	}
 	return c, nil
 }
 
-// Allows reports whether v satisfies every constraint. Following OpenTofu, a
-// pre-release version is allowed only when some constraint names it exactly
-// (= or a bare version); ranges such as ">= 1.0.0" or "~> 1.2" never let a
-// pre-release in on their own. A nil v is never allowed.
-func (c Constraints) Allows(v *version.Version) bool {
-	if v == nil {
+// versionRe finds versions in a constraint, with their "v" prefix, as the
+// module installer does before its second parse.
+var versionRe = regexp.MustCompile(goversion.VersionRegexpRaw)
+
+// termRe splits one term into its operator and version, for String only.
+var termRe = regexp.MustCompile(`^([=!<>~^]*)\s*(.*)$`)
+
+// splitTerms refuses an empty constraint and returns its terms spelled
+// "OP VERSION" (or a bare version).
+func splitTerms(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("%w: empty; write e.g. \"~> 1.2\" or \">= 1.0.0, < 2.0.0\"", ErrInvalidConstraint)
+	}
+	var terms []string
+	for _, t := range strings.Split(s, ",") {
+		m := termRe.FindStringSubmatch(strings.TrimSpace(t))
+		if m[1] == "" {
+			terms = append(terms, m[2])
+		} else {
+			terms = append(terms, m[1]+" "+m[2])
+		}
+	}
+	return terms, nil
+}
+
+// Allows reports whether OpenTofu would select version v (as the registry
+// or a tag spells it) under c.
+//
+// Provider constraints: v must parse with go-versions' ParseVersion (three
+// numbers, no "v") and be in versions.MeetingConstraints, so pre-releases
+// match only when named exactly and build metadata follows that library.
+//
+// Module constraints: v is parsed by hashicorp/go-version (a "v" prefix is
+// fine) and must satisfy Check; a pre-release must also be in the
+// installer's go-versions set, so it is selected only when requested
+// exactly.
+func (c Constraints) Allows(v string) bool {
+	if c.module != nil {
+		return c.allowsModule(v)
+	}
+	pv, err := versions.ParseVersion(v)
+	if err != nil {
 		return false
 	}
-	named := false
-	for _, k := range c.list {
-		if !k.allows(v) {
+	if c.provider == nil {
+		return pv.Prerelease == ""
+	}
+	return c.provider.Has(pv)
+}
+
+func (c Constraints) allowsModule(s string) bool {
+	v, err := goversion.NewVersion(s)
+	if err != nil {
+		return false
+	}
+	if v.Prerelease() != "" {
+		if c.modulePrerelease == nil {
 			return false
 		}
-		if k.op == "" || k.op == "=" {
-			named = true // k.allows(v) already proved it equal
+		pv, err := versions.ParseVersion(v.String())
+		if err != nil || !c.modulePrerelease.Has(pv) {
+			return false
 		}
 	}
-	return v.Prerelease() == "" || named
+	return c.module.Check(v)
 }
 
-// allows applies one term by semver precedence (build metadata ignored
-// unless an exact term names it).
-func (k constraint) allows(v *version.Version) bool {
-	switch k.op {
-	case "", "=":
-		return k.equal(v)
-	case "!=":
-		return !k.equal(v)
-	case ">":
-		return v.Compare(k.v) > 0
-	case ">=":
-		return v.Compare(k.v) >= 0
-	case "<":
-		return v.Compare(k.v) < 0
-	case "<=":
-		return v.Compare(k.v) <= 0
-	case "~>":
-		return v.Compare(k.v) >= 0 && v.Compare(k.upper) < 0
-	}
-	return false
-}
-
-func (k constraint) equal(v *version.Version) bool {
-	return v.Compare(k.v) == 0 && (k.v.Metadata() == "" || k.v.Metadata() == v.Metadata())
-}
-
-// String returns the constraints in a canonical spelling, terms joined by
-// ", " (">= 5.80.0, < 6.0.0"); "" for the zero value.
+// String returns the terms spelled "OP VERSION", joined by ", "
+// (">= 5.80.0, < 6.0.0"); "" for the zero value.
 func (c Constraints) String() string {
-	terms := make([]string, len(c.list))
-	for i, k := range c.list {
-		if k.op == "" {
-			terms[i] = k.text
-		} else {
-			terms[i] = k.op + " " + k.text
-		}
-	}
-	return strings.Join(terms, ", ")
+	return strings.Join(c.terms, ", ")
 }

@@ -50,9 +50,15 @@ func FuzzParseProviderAddr(f *testing.F) {
 		if a.Hostname == "" || a.Namespace == "" || a.Type == "" {
 			t.Fatalf("ParseProviderAddr(%q) = %+v: empty part", s, a)
 		}
-		for _, part := range []string{a.Hostname, a.Namespace, a.Type} {
-			if part != strings.ToLower(part) || !isASCIIWithout(part, "/") {
-				t.Fatalf("ParseProviderAddr(%q) = %+v: part %q is not lower-case ASCII without '/'", s, a, part)
+		// The hostname is ASCII (punycode); namespace and type follow
+		// OpenTofu, which allows Unicode letters (OCI repository names
+		// refuse them later, in the template check).
+		if a.Hostname != strings.ToLower(a.Hostname) || !isASCIIWithout(a.Hostname, "/") {
+			t.Fatalf("ParseProviderAddr(%q) = %+v: hostname is not lower-case ASCII", s, a)
+		}
+		for _, part := range []string{a.Namespace, a.Type} {
+			if part != strings.ToLower(part) || strings.Contains(part, "/") || !utf8.ValidString(part) {
+				t.Fatalf("ParseProviderAddr(%q) = %+v: part %q is not lower-case without '/'", s, a, part)
 			}
 		}
 		str := a.String()

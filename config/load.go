@@ -459,7 +459,7 @@ func (w *walker) providers(n *yaml.Node, defaults []Platform, defaultsState list
 		}
 		e := providerEntry{Provider: Provider{Line: item.Line, Column: item.Column}}
 		e.Source, e.sourceOK = source(w, item, m["source"], what, ParseProviderAddr)
-		e.Versions, e.Constraints = w.versions(item, m["versions"], what)
+		e.Versions, e.Constraints = w.versions(item, m["versions"], what, ParseProviderConstraints)
 		own, ownState := w.platforms(m["platforms"].value, what+".platforms")
 		switch {
 		case ownState == listOK && len(own) == 0:
@@ -487,7 +487,7 @@ func (w *walker) modules(n *yaml.Node) []moduleEntry {
 		}
 		e := moduleEntry{Module: Module{Line: item.Line, Column: item.Column}}
 		e.Source, e.sourceOK = source(w, item, m["source"], what, ParseModuleAddr)
-		e.Versions, e.Constraints = w.versions(item, m["versions"], what)
+		e.Versions, e.Constraints = w.versions(item, m["versions"], what, ParseModuleConstraints)
 		out = append(out, e)
 	}
 	return out
@@ -525,12 +525,12 @@ func (w *walker) required(item *yaml.Node, f field, what, key string) (string, b
 	return s, true
 }
 
-func (w *walker) versions(item *yaml.Node, f field, what string) (string, Constraints) {
+func (w *walker) versions(item *yaml.Node, f field, what string, parse func(string) (Constraints, error)) (string, Constraints) {
 	s, ok := w.required(item, f, what, "versions")
 	if !ok {
 		return "", Constraints{}
 	}
-	c, err := ParseConstraints(s)
+	c, err := parse(s)
 	if err != nil {
 		w.problemf(f.value, "%v", err)
 		return s, Constraints{}

@@ -376,7 +376,7 @@ modules:
 		`mirror.yaml:11:23: upstream.hosts.registry.opentofu.org.services.providers.v1 must be an absolute http(s) URL, not "/relative/"`,
 		`mirror.yaml:12:13: invalid platform "linux-amd64": want OS_ARCH with exactly one underscore, e.g. linux_amd64`,
 		`mirror.yaml:14:13: invalid provider source address "hashicorp": want [HOSTNAME/]NAMESPACE/TYPE, e.g. hashicorp/aws`,
-		`mirror.yaml:15:15: invalid version constraint "v1.0.0": a "v" prefix is not allowed on versions: write "1.0.0"`,
+		`mirror.yaml:15:15: invalid version constraint "v1.0.0": invalid specification "v1.0.0": a "v" prefix should not be used when specifying versions`,
 		`mirror.yaml:16:5: provider registry.opentofu.org/hashicorp/aws renders repository "opentofu-providers/hashicorp/aws", as does provider registry.opentofu.org/hashicorp/aws at line 18, column 5; each source needs its own repository (list a source once, or change the template)`,
 		`mirror.yaml:18:5: provider registry.opentofu.org/hashicorp/aws renders repository "opentofu-providers/hashicorp/aws", as does provider registry.opentofu.org/hashicorp/aws at line 16, column 5; each source needs its own repository (list a source once, or change the template)`,
 		`mirror.yaml:19:15: providers[2].versions must be a string, not a list`,

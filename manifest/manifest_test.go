@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/mediatype"
+	"github.com/regclient/regclient/types/platform"
 )
 
 func zipDesc(content string) descriptor.Descriptor {
@@ -121,6 +122,83 @@ func TestProviderIndexDeterministicAndSorted(t *testing.T) {
 	}
 	if _, err := ProviderIndex(nil); !errors.Is(err, ErrInvalidProviderIndex) {
 		t.Fatalf("empty index: %v", err)
+	}
+}
+
+// TestParseProviderIndexIgnoresWhatOpenTofuSkips: entries OpenTofu passes
+// over for every platform (other artifact types, os.version, no os or
+// architecture) leave a tag it can install from, so they are no conflict;
+// they are kept for a rewrite of the index.
+func TestParseProviderIndexIgnoresWhatOpenTofuSkips(t *testing.T) {
+	d := `"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":10`
+	target := `"artifactType":"application/vnd.opentofu.provider-target"`
+	raw := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/vnd.opentofu.provider","manifests":[` +
+		`{` + d + `,` + target + `,"platform":{"os":"linux","architecture":"amd64"}},` +
+		`{` + d + `,` + target + `,"platform":{"os":"windows","architecture":"amd64","os.version":"10.0.17763"}},` +
+		`{` + d + `,` + target + `,"platform":{"os":"","architecture":"arm64"}},` +
+		`{` + d + `,"artifactType":"application/vnd.example.sbom","platform":{"os":"linux","architecture":"amd64"}},` +
+		`{` + d + `}` +
+		`]}`
+	info, err := ParseProviderIndex([]byte(raw))
+	if err != nil {
+		t.Fatalf("an index OpenTofu installs linux_amd64 from was refused: %v", err)
+	}
+	if got := info.PlatformKeys(); len(got) != 1 || got[0] != "linux_amd64" {
+		t.Fatalf("platforms %v, want [linux_amd64]", got)
+	}
+	if len(info.Ignored) != 4 || info.Ignored[0].Platform == nil || info.Ignored[0].Platform.OSVersion != "10.0.17763" || info.Ignored[2].ArtifactType != "application/vnd.example.sbom" {
+		t.Fatalf("ignored entries %+v, want the four skipped ones verbatim in order", info.Ignored)
+	}
+}
+
+// TestProviderIndexKeepingRoundTrips: an index rebuilt with the entries
+// OpenTofu skipped keeps them verbatim after the platforms, parses back to
+// the same platforms and ignored entries, and refuses to "keep" an entry
+// that is really a platform (which would let a stale one ride along).
+func TestProviderIndexKeepingRoundTrips(t *testing.T) {
+	d := `"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":10`
+	target := `"artifactType":"application/vnd.opentofu.provider-target"`
+	raw := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/vnd.opentofu.provider","manifests":[` +
+		`{` + d + `,` + target + `,"platform":{"os":"linux","architecture":"amd64"}},` +
+		`{` + d + `,` + target + `,"platform":{"os":"windows","architecture":"amd64","os.version":"10.0.17763"}},` +
+		`{` + d + `,"artifactType":"application/vnd.example.sbom","annotations":{"org.example":"x"}}` +
+		`]}`
+	old, err := ParseProviderIndex([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	platforms := []PlatformManifest{old.Platforms["linux_amd64"]}
+	m, err := ProviderTarget(zipDesc("darwin_arm64"), "terraform-provider-x_1.0.0_darwin_arm64.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	platforms = append(platforms, PlatformManifest{OS: "darwin", Arch: "arm64", Manifest: m.Descriptor})
+	a, err := ProviderIndexKeeping(platforms, old.Ignored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ParseProviderIndex(a.Raw)
+	if err != nil {
+		t.Fatalf("rebuilt index does not parse: %v\n%s", err, a.Raw)
+	}
+	if got := strings.Join(info.PlatformKeys(), ","); got != "darwin_arm64,linux_amd64" {
+		t.Fatalf("platforms %s", got)
+	}
+	if len(info.Ignored) != 2 || info.Ignored[0].Platform.OSVersion != "10.0.17763" ||
+		info.Ignored[1].ArtifactType != "application/vnd.example.sbom" || info.Ignored[1].Annotations["org.example"] != "x" {
+		t.Fatalf("ignored entries not kept verbatim in order: %+v\n%s", info.Ignored, a.Raw)
+	}
+	plain, err := ProviderIndex(platforms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := ProviderIndexKeeping(platforms, nil); again.Descriptor.Digest != plain.Descriptor.Digest {
+		t.Fatalf("nothing kept must be ProviderIndex byte for byte")
+	}
+	real := old.Platforms["linux_amd64"].Manifest
+	real.Platform = &platform.Platform{OS: "linux", Architecture: "arm64"}
+	if _, err := ProviderIndexKeeping(platforms, []descriptor.Descriptor{real}); !errors.Is(err, ErrInvalidProviderIndex) {
+		t.Fatalf("keeping a real platform entry: %v", err)
 	}
 }
 

@@ -42,6 +42,22 @@ func ProviderTarget(zip descriptor.Descriptor, filename string) (Artifact, error
 // ProviderIndex builds the image index a version tag points at, one entry per
 // platform sorted by os then arch. Duplicate platforms are an error.
 func ProviderIndex(platforms []PlatformManifest) (Artifact, error) {
+	return ProviderIndexKeeping(platforms, nil)
+}
+
+// ProviderIndexKeeping is [ProviderIndex] followed by ignored, the entries
+// OpenTofu passes over that the tag's index held before (see
+// [ProviderIndexInfo.Ignored]), verbatim and in their order: rewriting an
+// index to add a platform must not drop what another tool put there. An
+// ignored entry that [ParseProviderIndex] would read as a platform is an
+// error, so the result always parses back to the same platforms and
+// ignored entries.
+func ProviderIndexKeeping(platforms []PlatformManifest, ignored []descriptor.Descriptor) (Artifact, error) {
+	for i, d := range ignored {
+		if !skippedByOpenTofu(d) {
+			return Artifact{}, fmt.Errorf("%w: kept entry %d (%s) is a platform OpenTofu would read", ErrInvalidProviderIndex, i, d.Digest)
+		}
+	}
 	if len(platforms) == 0 {
 		return Artifact{}, fmt.Errorf("%w: no platforms", ErrInvalidProviderIndex)
 	}
@@ -64,15 +80,30 @@ func ProviderIndex(platforms []PlatformManifest) (Artifact, error) {
 		SchemaVersion: 2,
 		MediaType:     mediatype.OCI1ManifestList,
 		ArtifactType:  ProviderIndexArtifactType,
-		Manifests:     entries,
+		Manifests:     append(entries, ignored...),
 	}
 	return marshal(idx, mediatype.OCI1ManifestList, ProviderIndexArtifactType)
+}
+
+// skippedByOpenTofu reports whether OpenTofu passes over an index entry for
+// every platform: another artifact type, an os.version, or an empty os or
+// architecture (the checks of ParseProviderIndex, in its order).
+func skippedByOpenTofu(d descriptor.Descriptor) bool {
+	if d.ArtifactType != ProviderTargetArtifactType {
+		return true
+	}
+	return d.MediaType == mediatype.OCI1Manifest && d.Platform != nil &&
+		(d.Platform.OSVersion != "" || d.Platform.OS == "" || d.Platform.Architecture == "")
 }
 
 // ProviderIndexInfo is what a valid provider index in a registry holds.
 type ProviderIndexInfo struct {
 	// Platforms maps "os_arch" to the entry for it.
 	Platforms map[string]PlatformManifest
+	// Ignored are the entries OpenTofu passes over (other artifact types,
+	// an os.version, an empty os or architecture), verbatim and in index
+	// order, so that a rewrite of the index can keep them; nil when none.
+	Ignored []descriptor.Descriptor
 }
 
 // PlatformKeys returns the index's platforms, sorted.
@@ -106,21 +137,26 @@ func ParseProviderIndex(raw []byte) (*ProviderIndexInfo, error) {
 	}
 	info := &ProviderIndexInfo{Platforms: map[string]PlatformManifest{}}
 	for i, d := range idx.Manifests {
+		// The order of checks is selectOCIImageManifest's in OpenTofu's
+		// oci_registry_mirror_source.go: what it skips for every platform
+		// is ignored here; what makes it fail is an error.
 		if d.ArtifactType != ProviderTargetArtifactType {
-			continue // OpenTofu ignores entries of other artifact types.
+			info.Ignored = append(info.Ignored, d)
+			continue
 		}
 		if d.MediaType != mediatype.OCI1Manifest {
 			return nil, fmt.Errorf("%w: entry %d: media type %q", ErrInvalidProviderIndex, i, d.MediaType)
 		}
-		if err := d.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: digest: %v", ErrInvalidProviderIndex, i, err)
-		}
-		if d.Platform == nil || d.Platform.OS == "" || d.Platform.Architecture == "" {
+		if d.Platform == nil {
 			return nil, fmt.Errorf("%w: entry %d: no platform", ErrInvalidProviderIndex, i)
 		}
-		if d.Platform.OSVersion != "" {
-			// OpenTofu skips such entries as the wrong platform.
-			return nil, fmt.Errorf("%w: entry %d: os.version set", ErrInvalidProviderIndex, i)
+		if d.Platform.OSVersion != "" || d.Platform.OS == "" || d.Platform.Architecture == "" {
+			// Never the platform OpenTofu installs for: it skips these.
+			info.Ignored = append(info.Ignored, d)
+			continue
+		}
+		if err := d.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: entry %d: digest: %v", ErrInvalidProviderIndex, i, err)
 		}
 		p := PlatformManifest{OS: d.Platform.OS, Arch: d.Platform.Architecture,
 			Manifest: descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType}}

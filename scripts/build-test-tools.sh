@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # build-test-tools.sh builds the real binaries the acceptance tests run:
 #
-#   .cache/bin/tofu                     OpenTofu CLI, pinned in testdata/tofu/go.mod
+#   .cache/bin/tofu                     OpenTofu CLI, pinned in testdata/tofu/go.mod (oldest with OCI, 1.10.x)
+#   .cache/bin/tofu-1.12                OpenTofu CLI, pinned in testdata/tofu-1.12/go.mod (newest release line)
 #   .cache/bin/terraform-provider-echo  minimal provider from testdata/provider-echo
 #
 # and, for the benchmarks (`make bench`), the tools pinned in bench/tools/go.mod:
@@ -10,8 +11,8 @@
 #   .cache/bin/oras                     ORAS CLI
 #   .cache/bin/regctl                   regclient's CLI
 #
-# Usage: scripts/build-test-tools.sh [tofu] [provider-echo] [registry] [oras] [regctl] [bench]
-# (default: tofu and provider-echo; bench means registry, oras and regctl)
+# Usage: scripts/build-test-tools.sh [tofu] [tofu-1.12] [provider-echo] [registry] [oras] [regctl] [bench]
+# (default: tofu, tofu-1.12 and provider-echo; bench means registry, oras and regctl)
 #
 # Needs only the Go toolchain and the Go module proxy. A tool is rebuilt only
 # when its inputs change: the script keeps a stamp next to each binary holding
@@ -48,7 +49,7 @@ for arg in "$@"; do
 		tools+=("$arg")
 	fi
 done
-[ ${#tools[@]} -gt 0 ] || tools=(tofu provider-echo)
+[ ${#tools[@]} -gt 0 ] || tools=(tofu tofu-1.12 provider-echo)
 
 # stamp_of DIR FLAGS... prints the hash of everything that decides the binary.
 stamp_of() {
@@ -91,6 +92,10 @@ for tool in "${tools[@]}"; do
 		build tofu "$root/testdata/tofu" github.com/opentofu/opentofu/cmd/tofu "$bin/tofu" \
 			-trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no"
 		;;
+	tofu-1.12)
+		build tofu-1.12 "$root/testdata/tofu-1.12" github.com/opentofu/opentofu/cmd/tofu "$bin/tofu-1.12" \
+			-trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no"
+		;;
 	provider-echo)
 		build provider-echo "$root/testdata/provider-echo" . "$bin/terraform-provider-echo" \
 			-trimpath -ldflags "-s -w"
@@ -106,7 +111,7 @@ for tool in "${tools[@]}"; do
 		build regctl "$root/bench/tools" github.com/regclient/regclient/cmd/regctl "$bin/regctl" -trimpath -ldflags "-s -w"
 		;;
 	*)
-		die "unknown tool '$tool' (known: tofu, provider-echo, registry, oras, regctl, bench)"
+		die "unknown tool '$tool' (known: tofu, tofu-1.12, provider-echo, registry, oras, regctl, bench)"
 		;;
 	esac
 done

@@ -40,6 +40,8 @@ type env struct {
 	policy provenance.Policy
 	term   terminal
 	screen *screen // stderr on a terminal; nil otherwise
+	// creds is where credentials are looked up: the process environment.
+	creds credEnv
 }
 
 func setup(c *cli.Context) (*env, error) {
@@ -57,7 +59,7 @@ func setup(c *cli.Context) (*env, error) {
 // unless --log-format was given, for a command that may run without a
 // plan file (scan); loadPlan completes the env.
 func setupLogging(c *cli.Context) (*env, error) {
-	e := &env{term: detectTerminal(c.App.ErrWriter, os.Getenv)}
+	e := &env{term: detectTerminal(c.App.ErrWriter, os.Getenv), creds: processCredEnv()}
 	var logTo io.Writer = c.App.ErrWriter
 	format := c.String("log-format")
 	if e.term.tty {
@@ -125,7 +127,8 @@ func (e *env) upstreamClient() (*upstream.Client, error) {
 	if e.cfg.Upstream.CAFile != "" {
 		opts = append(opts, upstream.WithCAFile(e.cfg.Upstream.CAFile))
 	}
-	if tok := os.Getenv("GITHUB_TOKEN"); tok != "" {
+	opts = append(opts, upstream.WithTokens(findUpstreamTokens(e.creds, e.logger).lookup))
+	if tok := e.creds.getenv("GITHUB_TOKEN"); tok != "" {
 		opts = append(opts, upstream.WithGitHubToken(tok))
 	}
 	return upstream.New(opts...)
@@ -150,6 +153,9 @@ func (e *env) target(c *cli.Context, extra ...target.Option) (*target.Target, er
 	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent())}
 	if p := c.String("docker-config"); p != "" {
 		opts = append(opts, target.WithDockerConfig(p))
+	} else if files := registryAuthFiles(e.creds); len(files) > 0 {
+		e.logger.Debug("registry credentials", "files", strings.Join(files, ","))
+		opts = append(opts, target.WithRegistryAuthFiles(files...))
 	}
 	return target.Open(e.cfg.Target, append(opts, extra...)...)
 }
@@ -161,8 +167,21 @@ func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.
 		engine.WithConcurrency(c.Int("concurrency")),
 		engine.WithSpoolDir(c.String("spool-dir")),
 		engine.WithLogger(e.logger),
-		engine.WithModuleSourceOptions(modsource.WithGitHubToken(os.Getenv("GITHUB_TOKEN")), modsource.WithNetrc(netrcPath())),
 	}
+	modOpts := []modsource.Option{modsource.WithGitHubToken(e.creds.getenv("GITHUB_TOKEN")), modsource.WithNetrc(netrcPath(e.creds.getenv))}
+	// git does not read SSL_CERT_FILE or our upstream.ca_file: hand it a
+	// bundle of both, so git sources work behind a TLS-intercepting proxy.
+	bundle, err := gitCABundle(e.creds, e.cfg.Upstream.CAFile, c.String("spool-dir"))
+	if err != nil {
+		e.logger.Warn("git sources use git's own CA roots", "error", err)
+	}
+	if bundle != "" {
+		if bundle != e.creds.getenv("SSL_CERT_FILE") {
+			onExit(c, func() { os.RemoveAll(filepath.Dir(bundle)) })
+		}
+		modOpts = append(modOpts, modsource.WithGitCAFile(bundle))
+	}
+	opts = append(opts, engine.WithModuleSourceOptions(modOpts...))
 	if progress != nil {
 		opts = append(opts, engine.WithProgress(progress))
 	}
@@ -186,8 +205,8 @@ func (e *env) plan(c *cli.Context, progress func(item.Event)) (*engine.Plan, *en
 
 // netrcPath is the .netrc OpenTofu's getter reads for module archives:
 // $NETRC, else ~/.netrc.
-func netrcPath() string {
-	if p := os.Getenv("NETRC"); p != "" {
+func netrcPath(getenv func(string) string) string {
+	if p := getenv("NETRC"); p != "" {
 		return p
 	}
 	if home, err := os.UserHomeDir(); err == nil {
@@ -195,6 +214,18 @@ func netrcPath() string {
 	}
 	return ""
 }
+
+// onExit runs f when the command line finishes (see run).
+func onExit(c *cli.Context, f func()) {
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	fs, _ := c.App.Metadata[exitFuncsKey].([]func())
+	c.App.Metadata[exitFuncsKey] = append(fs, f)
+}
+
+// exitFuncsKey holds the onExit functions in the App's Metadata.
+const exitFuncsKey = "exit-funcs"
 
 func concurrencyFlag() cli.Flag {
 	return &cli.IntFlag{Name: "concurrency", Value: 4, Usage: "packages transferred (and providers planned) at once"}

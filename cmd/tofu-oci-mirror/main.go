@@ -92,6 +92,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	err := app.RunContext(ctx, flagsFirst(app, args))
+	if fs, ok := app.Metadata[exitFuncsKey].([]func()); ok {
+		for _, f := range fs {
+			f()
+		}
+	}
 	if err == nil {
 		return exitOK
 	}

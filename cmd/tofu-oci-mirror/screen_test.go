@@ -169,12 +169,30 @@ func runPTY(t *testing.T, env []string, args ...string) ([]byte, int) {
 	return runPTYWatching(t, env, nil, args...)
 }
 
+// isolatedEnv is this process's environment without what would bring the
+// machine's own OpenTofu CLI configuration, tokens or registry
+// credentials into a run of the binary (CI machines set
+// TF_CLI_CONFIG_FILE, for one), and with a HOME of its own.
+func isolatedEnv(t *testing.T) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "TF_CLI_CONFIG_FILE", k == "DOCKER_CONFIG", k == "REGISTRY_AUTH_FILE", k == "HOME", k == "NETRC",
+			strings.HasPrefix(k, "TF_TOKEN_"), k == "XDG_RUNTIME_DIR", k == "XDG_CONFIG_HOME":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "HOME="+t.TempDir())
+}
+
 // runPTYWatching is runPTY calling watch with the process and all output
 // so far after each read.
 func runPTYWatching(t *testing.T, env []string, watch func(*os.Process, []byte), args ...string) ([]byte, int) {
 	t.Helper()
 	cmd := exec.Command(cliBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(isolatedEnv(t), env...)
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: screenCols, Rows: screenRows})
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +418,7 @@ func TestCronOutputUnchanged(t *testing.T) {
 	cmd := exec.Command(cliBinary(t), "sync", "-c", w.plan)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
+	cmd.Env = append(isolatedEnv(t), "TERM=xterm-256color")
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}

@@ -6,6 +6,7 @@ package testgit
 
 import (
 	"bytes"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/cgi"
@@ -25,6 +26,9 @@ type Server struct {
 	URL string
 	// Root holds the bare repositories.
 	Root string
+	// CAFile is the PEM file of the certificate a NewTLS server presents
+	// (not trusted by git unless told); "" for New.
+	CAFile string
 
 	t    testing.TB
 	mu   sync.Mutex
@@ -59,7 +63,13 @@ func backend(t testing.TB) string {
 }
 
 // New starts a server and stops it in t.Cleanup.
-func New(t testing.TB) *Server {
+func New(t testing.TB) *Server { t.Helper(); return start(t, false) }
+
+// NewTLS is New over HTTPS with a self-signed certificate in CAFile, for
+// tests of which CA roots git is handed.
+func NewTLS(t testing.TB) *Server { t.Helper(); return start(t, true) }
+
+func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
 	s := &Server{Root: t.TempDir(), t: t}
 	h := &cgi.Handler{
@@ -69,13 +79,23 @@ func New(t testing.TB) *Server {
 		InheritEnv: []string{"PATH"},
 		Stderr:     io.Discard, // "Not a git repository" for a test's missing repo is no news
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 			Authorization: r.Header.Get("Authorization"), GitProtocol: r.Header.Get("Git-Protocol")})
 		s.mu.Unlock()
 		h.ServeHTTP(w, r)
 	}))
+	if useTLS {
+		srv.StartTLS()
+		s.CAFile = filepath.Join(t.TempDir(), "git-ca.pem")
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, pemBytes, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s

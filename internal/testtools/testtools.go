@@ -51,9 +51,63 @@ type tool struct {
 }
 
 var (
-	tofuTool = &tool{arg: "tofu", file: "tofu"}
-	echoTool = &tool{arg: "provider-echo", file: EchoProviderBinary}
+	tofuTool    = &tool{arg: "tofu", file: "tofu"}
+	tofu112Tool = &tool{arg: "tofu-1.12", file: "tofu-1.12"}
+	echoTool    = &tool{arg: "provider-echo", file: EchoProviderBinary}
 )
+
+// TofuBinary is one pinned OpenTofu CLI the acceptance suite runs.
+type TofuBinary struct {
+	// Version is the OpenTofu release pinned in the tool module's go.mod,
+	// without the "v", e.g. "1.10.10".
+	Version string
+	// Path is the absolute path of the built binary.
+	Path string
+}
+
+// tofuModules are the nested modules pinning OpenTofu, oldest first: the
+// oldest release line with OCI support (1.10) and the newest (1.12).
+var tofuModules = []struct {
+	dir  string
+	tool *tool
+}{
+	{dir: "testdata/tofu", tool: tofuTool},
+	{dir: "testdata/tofu-1.12", tool: tofu112Tool},
+}
+
+// Tofus returns every pinned OpenTofu CLI, oldest first, building each as
+// Tofu does. Acceptance scenarios run once per entry so a behaviour that
+// differs between OpenTofu releases shows up as a failing subtest.
+func Tofus(t testing.TB) []TofuBinary {
+	t.Helper()
+	root := RepoRoot(t)
+	out := make([]TofuBinary, 0, len(tofuModules))
+	for _, m := range tofuModules {
+		gomod := filepath.Join(root, m.dir, "go.mod")
+		v, err := requiredVersion(gomod, "github.com/opentofu/opentofu")
+		if err != nil {
+			t.Fatalf("testtools: %v", err)
+		}
+		out = append(out, TofuBinary{Version: v, Path: m.tool.get(t)})
+	}
+	return out
+}
+
+// requiredVersion returns the version, without "v", that gomod requires of
+// module.
+func requiredVersion(gomod, module string) (string, error) {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(f) >= 2 && f[0] == module {
+			return strings.TrimPrefix(f[1], "v"), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no requirement of %s", gomod, module)
+}
 
 // RepoRoot returns the repository root: the nearest directory, from the
 // working directory upwards, whose go.mod declares MainModule. The nested

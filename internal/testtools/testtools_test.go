@@ -263,3 +263,19 @@ func writeProviderZip(t *testing.T, zipPath, name, src string) {
 		t.Fatal(err)
 	}
 }
+
+func TestRequiredVersion(t *testing.T) {
+	root := RepoRoot(t)
+	for _, m := range tofuModules {
+		v, err := requiredVersion(filepath.Join(root, m.dir, "go.mod"), "github.com/opentofu/opentofu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(v, "1.") || strings.HasPrefix(v, "v") {
+			t.Fatalf("%s pins OpenTofu %q, want a 1.x release without v", m.dir, v)
+		}
+	}
+	if _, err := requiredVersion(filepath.Join(root, "go.mod"), "github.com/opentofu/opentofu"); err == nil {
+		t.Fatal("the main go.mod does not require OpenTofu, yet requiredVersion found it")
+	}
+}

@@ -316,7 +316,7 @@ type versionsResponse struct {
 type versionEntry struct {
 	Version   string          `json:"version"`
 	Protocols []string        `json:"protocols"`
-	Platforms []platformEntry `json:"platforms"`
+	Platforms []platformEntry `json:"platforms,omitempty"`
 }
 
 type platformEntry struct {
@@ -352,6 +352,9 @@ func (s *Server) providerVersions(r *http.Request) (versionsResponse, bool) {
 		sort.Slice(e.Platforms, func(i, j int) bool {
 			return e.Platforms[i].OS+"_"+e.Platforms[i].Arch < e.Platforms[j].OS+"_"+e.Platforms[j].Arch
 		})
+		if s.opts.noPlatforms {
+			e.Platforms = nil
+		}
 		resp.Versions = append(resp.Versions, e)
 	}
 	return resp, true

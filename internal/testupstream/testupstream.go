@@ -99,11 +99,17 @@ type options struct {
 	token       string
 	key         *openpgp.Entity
 	expiredKey  bool
+	noPlatforms bool
 }
 
 // DefaultPackageSize is the size of the pseudo-random provider binary inside
 // each synthetic zip unless WithPackageSize says otherwise.
 const DefaultPackageSize = 4 << 10
+
+// WithoutPlatformsInVersions leaves "platforms" out of every versions
+// answer, as some private registries do; OpenTofu never reads the field and
+// asks the download endpoint per platform instead.
+func WithoutPlatformsInVersions() Option { return func(o *options) { o.noPlatforms = true } }
 
 // WithPlainHTTP serves plain HTTP instead of HTTPS.
 func WithPlainHTTP() Option { return func(o *options) { o.plainHTTP = true } }

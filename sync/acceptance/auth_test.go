@@ -16,7 +16,9 @@ import (
 // htpasswd credentials. Our tool reads them from a Docker config (flag or
 // DOCKER_CONFIG) and OpenTofu from the same file; without them, or with a
 // wrong password, our tool fails clearly and pushes nothing.
-func TestAcceptanceAuthenticatedRegistry(t *testing.T) {
+func TestAcceptanceAuthenticatedRegistry(t *testing.T) { eachTofu(t, scenarioAuthenticatedRegistry) }
+
+func scenarioAuthenticatedRegistry(t *testing.T) {
 	t.Parallel()
 	const user, pass = "mirror", "correct horse battery staple"
 	w := newWorld(t, testregistry.WithHtpasswd(user, pass))

@@ -19,7 +19,9 @@ import (
 // a second TLS registry with no upstream access, and installed from there
 // by OpenTofu with a lock file made against the upstream. A direct sync of
 // the same plan into the first registry yields the same digests.
-func TestAcceptanceBundle(t *testing.T) {
+func TestAcceptanceBundle(t *testing.T) { eachTofu(t, scenarioBundle) }
+
+func scenarioBundle(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	const version = "1.0.0"

@@ -46,7 +46,9 @@ func readFile(t *testing.T, path string) string {
 // is the one real `tofu providers lock -platform=A -platform=B` writes
 // against the upstream (same version, same hashes, same bytes), and
 // `tofu init -lockfile=readonly` from the mirror accepts it unchanged.
-func TestAcceptanceLockOracle(t *testing.T) {
+func TestAcceptanceLockOracle(t *testing.T) { eachTofu(t, scenarioLockOracle) }
+
+func scenarioLockOracle(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	const constraint = "~> 1.0"
@@ -102,7 +104,9 @@ func TestAcceptanceLockOracle(t *testing.T) {
 // TestAcceptanceLockKeepsAndUpgrades: a lock on an older version that still
 // meets the constraints is kept (and gains the other platform's hashes);
 // -upgrade moves it to the newest, as tofu init -upgrade would.
-func TestAcceptanceLockKeepsAndUpgrades(t *testing.T) {
+func TestAcceptanceLockKeepsAndUpgrades(t *testing.T) { eachTofu(t, scenarioLockKeepsAndUpgrades) }
+
+func scenarioLockKeepsAndUpgrades(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	dir := w.workDir("~> 1.0")
@@ -142,7 +146,9 @@ func TestAcceptanceLockKeepsAndUpgrades(t *testing.T) {
 // TestAcceptanceLockOtherBlocks: a locked provider the configuration no
 // longer requires, and the mirror does not hold, keeps its block as it was,
 // with a warning; the required one is locked beside it.
-func TestAcceptanceLockOtherBlocks(t *testing.T) {
+func TestAcceptanceLockOtherBlocks(t *testing.T) { eachTofu(t, scenarioLockOtherBlocks) }
+
+func scenarioLockOtherBlocks(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	dir := w.workDir("~> 1.0")
@@ -166,7 +172,9 @@ func TestAcceptanceLockOtherBlocks(t *testing.T) {
 // TestAcceptanceLockRefusals: a platform the mirror lacks is named, an
 // unsatisfiable constraint names the versions held, a configuration file
 // that does not parse is named with its line, and nothing is written.
-func TestAcceptanceLockRefusals(t *testing.T) {
+func TestAcceptanceLockRefusals(t *testing.T) { eachTofu(t, scenarioLockRefusals) }
+
+func scenarioLockRefusals(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	dir := w.workDir("~> 1.0")
@@ -194,7 +202,9 @@ func TestAcceptanceLockRefusals(t *testing.T) {
 
 // TestAcceptanceLockTamperedSums: a provenance whose SHA256SUMS no longer
 // matches its signature is refused; its hashes never reach a lock file.
-func TestAcceptanceLockTamperedSums(t *testing.T) {
+func TestAcceptanceLockTamperedSums(t *testing.T) { eachTofu(t, scenarioLockTamperedSums) }
+
+func scenarioLockTamperedSums(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	w.tamperProvenance("opentofu-providers/"+source, "1.1.0")
@@ -214,7 +224,9 @@ func TestAcceptanceLockTamperedSums(t *testing.T) {
 // the upstream's key pinned it verifies and no such note appears; with only
 // a stranger's key pinned for the namespace the release is refused and no
 // lock file is written.
-func TestAcceptanceLockPinnedKeys(t *testing.T) {
+func TestAcceptanceLockPinnedKeys(t *testing.T) { eachTofu(t, scenarioLockPinnedKeys) }
+
+func scenarioLockPinnedKeys(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	const note = "Signing keys: not pinned"
@@ -252,7 +264,9 @@ func TestAcceptanceLockPinnedKeys(t *testing.T) {
 
 // TestAcceptanceLockNoProvenance: a version copied in by another tool,
 // without its provenance, gets zh: only for the zips held, and a warning.
-func TestAcceptanceLockNoProvenance(t *testing.T) {
+func TestAcceptanceLockNoProvenance(t *testing.T) { eachTofu(t, scenarioLockNoProvenance) }
+
+func scenarioLockNoProvenance(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	ctx := context.Background()
@@ -352,6 +366,10 @@ func (w *world) tamperProvenance(repo, version string) {
 // spellings, our file (one platform) is byte for byte tofu's: the same
 // merged, normalised constraints and the same selected version.
 func TestAcceptanceLockConstraintsLikeTofu(t *testing.T) {
+	eachTofu(t, scenarioLockConstraintsLikeTofu)
+}
+
+func scenarioLockConstraintsLikeTofu(t *testing.T) {
 	t.Parallel()
 	w, plan := lockWorld(t)
 	tests := []struct{ root, module string }{

@@ -1,6 +1,7 @@
 // Package acceptance answers our users' one question, "does `tofu init`
 // work from my mirror?", with the real things: the tofu-oci-mirror CLI run
-// as a user runs it, the OpenTofu CLI pinned in testdata/tofu, a real
+// as a user runs it, each OpenTofu CLI pinned in testdata/tofu (1.10.x, the
+// oldest with OCI support) and testdata/tofu-1.12 (newest release), a real
 // provider binary (testdata/provider-echo), the CNCF distribution registry
 // over TLS (with and without htpasswd), and a test upstream that signs its
 // SHA256SUMS with a real OpenPGP key.

@@ -18,7 +18,9 @@ const moduleOutput = "hello from an oci:// module"
 // TestAcceptanceModules mirrors a registry module as an OCI module package
 // and has the real tofu install it from an oci:// source printed by our
 // plan, then the same module carried by a bundle into a second registry.
-func TestAcceptanceModules(t *testing.T) {
+func TestAcceptanceModules(t *testing.T) { eachTofu(t, scenarioModules) }
+
+func scenarioModules(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.up.AddModule("acme", "greeting", "null", "1.2.0", "/archives/greeting-1.2.0.tar.gz")

@@ -18,7 +18,9 @@ import (
 // TestAcceptanceLockFileFirst is the property users care about most: a lock
 // file made against the origin registry (both platforms' signed zh: hashes)
 // verifies packages OpenTofu installs from our mirror, and the provider runs.
-func TestAcceptanceLockFileFirst(t *testing.T) {
+func TestAcceptanceLockFileFirst(t *testing.T) { eachTofu(t, scenarioLockFileFirst) }
+
+func scenarioLockFileFirst(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	const version = "1.0.0"
@@ -83,7 +85,9 @@ func TestAcceptanceLockFileFirst(t *testing.T) {
 
 // TestAcceptanceVersionSelection mirrors several versions; OpenTofu lists
 // the tags and picks the newest the configuration's constraint allows.
-func TestAcceptanceVersionSelection(t *testing.T) {
+func TestAcceptanceVersionSelection(t *testing.T) { eachTofu(t, scenarioVersionSelection) }
+
+func scenarioVersionSelection(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
@@ -117,7 +121,9 @@ func TestAcceptanceVersionSelection(t *testing.T) {
 // TestAcceptanceBuildMetadata mirrors a version with semver build metadata,
 // which OCI tags cannot spell: the tag is 1.2.0_acme.1 and OpenTofu must
 // still find and install 1.2.0+acme.1.
-func TestAcceptanceBuildMetadata(t *testing.T) {
+func TestAcceptanceBuildMetadata(t *testing.T) { eachTofu(t, scenarioBuildMetadata) }
+
+func scenarioBuildMetadata(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	const version, tag = "1.2.0+acme.1", "1.2.0_acme.1"

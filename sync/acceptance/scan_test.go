@@ -13,7 +13,9 @@ import (
 // constraints and lock files; `scan --check` is 0 while the mirror holds
 // everything tofu init needs, and 1 naming each locked version, locked
 // platform and module version it lacks, and each file that does not parse.
-func TestAcceptanceScan(t *testing.T) {
+func TestAcceptanceScan(t *testing.T) { eachTofu(t, scenarioScan) }
+
+func scenarioScan(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	for _, v := range []string{"1.0.0", "1.1.0"} {

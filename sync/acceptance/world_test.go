@@ -62,13 +62,36 @@ type world struct {
 	trust     string
 }
 
+// scenarioTofu maps the *testing.T of each eachTofu subtest to the OpenTofu
+// binary it runs, so scenario bodies keep calling newWorld(t).
+var scenarioTofu sync.Map
+
+// eachTofu runs scenario once per pinned OpenTofu release (oldest with OCI
+// support and newest), as parallel subtests named "tofu-VERSION".
+func eachTofu(t *testing.T, scenario func(t *testing.T)) {
+	t.Helper()
+	t.Parallel()
+	for _, bin := range testtools.Tofus(t) {
+		t.Run("tofu-"+bin.Version, func(t *testing.T) {
+			scenarioTofu.Store(t, bin)
+			t.Cleanup(func() { scenarioTofu.Delete(t) })
+			scenario(t)
+		})
+	}
+}
+
 // newWorld starts an upstream and a TLS registry (plus regOpts) and builds
-// the binaries the scenario needs.
+// the binaries the scenario needs. t must be the one eachTofu passed to the
+// scenario: it decides which OpenTofu runs.
 func newWorld(t *testing.T, regOpts ...testregistry.Option) *world {
 	t.Helper()
+	bin, ok := scenarioTofu.Load(t)
+	if !ok {
+		t.Fatal("newWorld outside eachTofu: run the scenario with eachTofu(t, scenario) so every pinned OpenTofu judges it")
+	}
 	w := &world{
 		t:    t,
-		tofu: testtools.Tofu(t),
+		tofu: bin.(testtools.TofuBinary).Path,
 		up:   testupstream.New(t),
 		reg:  testregistry.New(t, append([]testregistry.Option{testregistry.WithTLS()}, regOpts...)...),
 		dir:  t.TempDir(),

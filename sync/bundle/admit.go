@@ -150,7 +150,7 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 // version under the entry's constraint) and renders its repository.
 func admit(cfg *config.Config, ia *importArtifact) error {
 	a := ia.Artifact
-	v, ok := manifest.ParseStrictVersion(a.Version)
+	_, ok := manifest.ParseStrictVersion(a.Version)
 	if !ok || manifest.Tag(a.Version) != a.Tag {
 		return fmt.Errorf("%w: version %s with tag %s", ErrFormat, printable(a.Version), printable(a.Tag))
 	}
@@ -165,7 +165,7 @@ func admit(cfg *config.Config, ia *importArtifact) error {
 			if p.Source.String() != a.Address {
 				continue
 			}
-			if !p.Constraints.Allows(v) {
+			if !p.Constraints.Allows(a.Version) {
 				return fmt.Errorf("%w: version %s is outside its constraint %q (%s:%d)", ErrNotInPlan, a.Version, p.Versions, cfg.Path, p.Line)
 			}
 			ia.entry, ia.repo = p, p.Repository
@@ -181,7 +181,7 @@ func admit(cfg *config.Config, ia *importArtifact) error {
 			if !strings.EqualFold(m.Source.String(), a.Address) {
 				continue
 			}
-			if !m.Constraints.Allows(v) {
+			if !m.Constraints.Allows(a.Version) {
 				return fmt.Errorf("%w: version %s is outside its constraint %q (%s:%d)", ErrNotInPlan, a.Version, m.Versions, cfg.Path, m.Line)
 			}
 			ia.entry, ia.repo = m, m.Repository

@@ -163,25 +163,46 @@ func (c *Copier) Manifest(ctx context.Context, repo string, a manifest.Artifact)
 	if !first {
 		return c.wait(ctx, j)
 	}
-	err := c.pushManifest(ctx, repo, a)
+	err := c.pushManifest(ctx, repo, a, c.childJobs(repo, a))
 	c.finish(key{repo, a.Descriptor.Digest}, j, 0, err)
 	return err
 }
 
-func (c *Copier) pushManifest(ctx context.Context, repo string, a manifest.Artifact) error {
+// childJob is a push of one of a manifest's children by this Copier.
+type childJob struct {
+	digest digest.Digest
+	job    *job
+}
+
+// childJobs are the pushes of a's children this Copier has registered for
+// repo now. Taken when the manifest is registered, not when its goroutine
+// runs: a child that failed (and was forgotten, see finish) in between
+// must still fail the manifest. A manifest that does not parse has none;
+// pushManifest reports it.
+func (c *Copier) childJobs(repo string, a manifest.Artifact) []childJob {
 	children, err := manifest.Successors(a.Raw)
 	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []childJob
+	for _, ch := range children {
+		if j := c.jobs[key{repo, ch.Digest}]; j != nil {
+			out = append(out, childJob{ch.Digest, j})
+		}
+		// else not ours to push: the caller knows the target has it
+	}
+	return out
+}
+
+func (c *Copier) pushManifest(ctx context.Context, repo string, a manifest.Artifact, kids []childJob) error {
+	if _, err := manifest.Successors(a.Raw); err != nil {
 		return fmt.Errorf("manifest %s: %w", a.Descriptor.Digest, err)
 	}
-	for _, ch := range children {
-		c.mu.Lock()
-		j := c.jobs[key{repo, ch.Digest}]
-		c.mu.Unlock()
-		if j == nil {
-			continue // not ours to push: the caller knows the target has it
-		}
-		if err := c.wait(ctx, j); err != nil {
-			return fmt.Errorf("manifest %s: child %s: %w", a.Descriptor.Digest, ch.Digest, err)
+	for _, ch := range kids {
+		if err := c.wait(ctx, ch.job); err != nil {
+			return fmt.Errorf("manifest %s: child %s: %w", a.Descriptor.Digest, ch.digest, err)
 		}
 	}
 	release, err := c.slot(ctx)
@@ -232,12 +253,16 @@ func (c *Copier) GoBlob(ctx context.Context, repo string, d descriptor.Descripto
 // returns (see [Copier.GoBlob]).
 func (c *Copier) GoManifest(ctx context.Context, repo string, a manifest.Artifact, done func(err error)) {
 	j, first := c.start(key{repo, a.Descriptor.Digest})
+	var kids []childJob
+	if first {
+		kids = c.childJobs(repo, a)
+	}
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
 		var err error
 		if first {
-			err = c.pushManifest(ctx, repo, a)
+			err = c.pushManifest(ctx, repo, a, kids)
 			c.finish(key{repo, a.Descriptor.Digest}, j, 0, err)
 		} else {
 			err = c.wait(ctx, j)

@@ -85,7 +85,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 					start := time.Now()
 					out := v.copy(ctx, r, it)
 					out.Duration = time.Since(start)
-					if out.Err == nil {
+					if out.Err == nil && out.State != item.Unchanged {
 						out.State = item.Done
 					}
 					add(out)

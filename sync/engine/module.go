@@ -182,7 +182,7 @@ func planModule(ctx context.Context, e *Engine, registry string, mod config.Modu
 			mp.Warnings = append(mp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", s))
 			continue
 		}
-		if mod.Constraints.Allows(v) {
+		if mod.Constraints.Allows(s) {
 			cands = append(cands, v)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -128,6 +129,9 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 	type candidate struct {
 		v       *version.Version
 		offered map[string]bool
+		// probe: upstream listed no platforms, so (as OpenTofu) ask
+		// download for each wanted one the target lacks.
+		probe bool
 	}
 	var cands []candidate
 	for _, uv := range up.Versions {
@@ -136,14 +140,14 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 			pp.Warnings = append(pp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", uv.Version))
 			continue
 		}
-		if !prov.Constraints.Allows(v) {
+		if !prov.Constraints.Allows(uv.Version) {
 			continue
 		}
 		offered := map[string]bool{}
 		for _, pl := range uv.Platforms {
 			offered[pl.String()] = true
 		}
-		cands = append(cands, candidate{v: v, offered: offered})
+		cands = append(cands, candidate{v: v, offered: offered, probe: !uv.PlatformsListed})
 	}
 	if len(cands) == 0 {
 		pp.Warnings = append(pp.Warnings, fmt.Sprintf("no upstream version matches %q", prov.Versions))
@@ -163,20 +167,25 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		ver := c.v.Original()
 		vp := ProviderVersionPlan{Version: ver, Tag: manifest.Tag(ver), Platforms: []string{}}
 		for _, w := range wanted {
-			if c.offered[w] {
+			if c.offered[w] || c.probe {
 				vp.Platforms = append(vp.Platforms, w)
 			} else {
 				vp.Unavailable = append(vp.Unavailable, w)
 			}
-		}
-		if len(vp.Unavailable) > 0 {
-			pp.Warnings = append(pp.Warnings, fmt.Sprintf("%s: upstream does not offer %v", ver, vp.Unavailable))
 		}
 		if !tagged[vp.Tag] {
 			vp.State = item.Missing
 			vp.Add = vp.Platforms
 		} else if err := compareProviderTag(ctx, e, prov.Repository, &vp); err != nil {
 			return fail(err)
+		}
+		if c.probe && vp.State.Pending() {
+			if err := probePlatforms(ctx, e, prov, &vp); err != nil {
+				return fail(err)
+			}
+		}
+		if len(vp.Unavailable) > 0 {
+			pp.Warnings = append(pp.Warnings, fmt.Sprintf("%s: upstream does not offer %v", ver, vp.Unavailable))
 		}
 		if vp.State.Pending() && len(vp.Platforms) == 0 {
 			// Nothing wanted is offered: no index can be built.
@@ -188,6 +197,43 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		pp.Versions = append(pp.Versions, vp)
 	}
 	return pp
+}
+
+// probePlatforms asks upstream's download endpoint, for a version whose
+// versions answer listed no platforms, about each platform the plan would
+// add, as OpenTofu does when it installs: one not offered
+// ([upstream.ErrPlatformNotOffered]) moves from Platforms and Add to
+// Unavailable, and a version left with nothing to add is complete. Any
+// other error fails the provider's plan, as a failed versions call does.
+func probePlatforms(ctx context.Context, e *Engine, prov config.Provider, vp *ProviderVersionPlan) error {
+	notOffered := map[string]bool{}
+	for _, key := range vp.Add {
+		pl, err := config.ParsePlatform(key)
+		if err != nil {
+			return err
+		}
+		_, err = e.up.ProviderDownload(ctx, prov.Source, vp.Version, pl)
+		switch {
+		case errors.Is(err, upstream.ErrPlatformNotOffered):
+			notOffered[key] = true
+		case err != nil:
+			return err
+		}
+	}
+	if len(notOffered) == 0 {
+		return nil
+	}
+	keep := func(list []string) []string {
+		return slices.DeleteFunc(slices.Clone(list), func(k string) bool { return notOffered[k] })
+	}
+	vp.Platforms, vp.Add = keep(vp.Platforms), keep(vp.Add)
+	for _, key := range slices.Sorted(maps.Keys(notOffered)) {
+		vp.Unavailable = append(vp.Unavailable, key)
+	}
+	if len(vp.Add) == 0 && len(vp.Present) > 0 {
+		vp.State = item.Complete // what upstream offers is all there
+	}
+	return nil
 }
 
 // compareProviderTag reads the index behind an existing tag and sets the
@@ -314,16 +360,29 @@ func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *Provide
 		return fail(errors.Join(errs...))
 	}
 	if len(entries) == 0 {
-		return fail(fmt.Errorf("%s: %w", name, ErrNoPlatforms))
+		// Every platform to add turned out not offered (a 404 from
+		// download): nothing to publish, and nothing OpenTofu could
+		// install is missing. A warning, as in the plan, not a failure.
+		it.Action, it.State = item.None, item.Unchanged
+		it.Warnings = append(it.Warnings, fmt.Sprintf("%s: %v; nothing published", name, ErrNoPlatforms))
+		if vp.ExistingDigest != "" {
+			it.Digest = vp.ExistingDigest
+		}
+		return it
 	}
+	var kept []descriptor.Descriptor
 	if vp.Existing != nil {
 		for key, p := range vp.Existing.Platforms {
 			if !slices.ContainsFunc(entries, func(e manifest.PlatformManifest) bool { return e.Key() == key }) {
 				entries = append(entries, p)
 			}
 		}
+		// Entries OpenTofu skips (another tool's attestations, an
+		// os.version) stay: the tag is installable with them, and they
+		// are not ours to drop.
+		kept = vp.Existing.Ignored
 	}
-	index, err := manifest.ProviderIndex(entries)
+	index, err := manifest.ProviderIndexKeeping(entries, kept)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", name, err))
 	}

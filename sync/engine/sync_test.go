@@ -11,6 +11,8 @@ import (
 
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/errs"
+	regmanifest "github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/mediatype"
 	"github.com/regclient/regclient/types/ref"
 
@@ -328,6 +330,159 @@ func TestAddingAPlatformCopiesOnlyThatPlatform(t *testing.T) {
 	layers := h.readIndex("opentofu-providers/hashicorp/null", "3.2.1")
 	if len(layers) != 3 || layers["windows_amd64"] != h.up.ZipSHA256("hashicorp", "null", "3.2.1", "windows_amd64") {
 		t.Fatalf("index after adding a platform: %v", layers)
+	}
+}
+
+// TestAddingAPlatformKeepsEntriesOpenTofuSkips: a tag whose index also
+// holds entries OpenTofu passes over (another tool's attestation, an
+// os.version entry) gains the new platform, and the rewritten index still
+// holds those entries verbatim: they were never ours to drop.
+func TestAddingAPlatformKeepsEntriesOpenTofuSkips(t *testing.T) {
+	h := newHarness(t)
+	addTwoProviders(h.up)
+	h.mustSync(h.config(twoProviders))
+
+	const repo = "opentofu-providers/hashicorp/null"
+	r, raw := h.manifestAt(repo, "3.2.1")
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	entries := doc["manifests"].([]any)
+	withOSVersion, foreign := map[string]any{}, map[string]any{}
+	for k, v := range entries[0].(map[string]any) {
+		withOSVersion[k], foreign[k] = v, v
+	}
+	withOSVersion["platform"] = map[string]any{"os": "windows", "architecture": "amd64", "os.version": "10.0.17763"}
+	foreign["artifactType"] = "application/vnd.example.sbom"
+	foreign["annotations"] = map[string]any{"org.example.tool": "scanner"}
+	delete(foreign, "platform")
+	doc["manifests"] = append(entries, withOSVersion, foreign)
+	edited, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := regmanifest.New(regmanifest.WithRaw(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.reg.Client().ManifestPut(context.Background(), r, m); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := h.config(strings.Replace(twoProviders, "[linux_amd64, darwin_arm64]", "[linux_amd64, darwin_arm64, windows_amd64]", 1))
+	h.mustSync(cfg)
+	_, raw = h.manifestAt(repo, "3.2.1")
+	info, err := manifest.ParseProviderIndex(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(info.PlatformKeys(), ","); got != "darwin_arm64,linux_amd64,windows_amd64" {
+		t.Fatalf("platforms after adding windows_amd64: %s", got)
+	}
+	if len(info.Ignored) != 2 || info.Ignored[0].Platform == nil || info.Ignored[0].Platform.OSVersion != "10.0.17763" ||
+		info.Ignored[1].ArtifactType != "application/vnd.example.sbom" || info.Ignored[1].Annotations["org.example.tool"] != "scanner" {
+		t.Fatalf("the entries OpenTofu skips were not kept:\n%s", raw)
+	}
+	// And the rewritten tag is complete to the planner.
+	assertLines(t, states(h.plan(cfg)),
+		"hashicorp/null 3.2.0 complete",
+		"hashicorp/null 3.2.1 complete",
+		"hashicorp/random 3.6.0 complete",
+	)
+}
+
+// TestVersionsWithoutPlatformsAskDownloadPerPlatform: when the versions
+// answer lists no platforms, the planner asks download (as OpenTofu does)
+// for each wanted platform the target lacks. One not offered (404) is
+// unavailable with a warning; a version offering none of them is complete
+// with a warning, and sync succeeds; a second plan only asks about what
+// is still missing.
+func TestVersionsWithoutPlatformsAskDownloadPerPlatform(t *testing.T) {
+	h := &harness{t: t, up: testupstream.New(t, testupstream.WithoutPlatformsInVersions()), reg: testregistry.New(t)}
+	h.registry = h.reg.Host
+	h.up.AddProvider("hashicorp", "null", "3.2.0", "linux_amd64", "darwin_arm64")
+	h.up.AddProvider("hashicorp", "null", "3.2.1", "linux_amd64")
+	h.up.AddProvider("hashicorp", "null", "3.2.2", "freebsd_amd64")
+	cfg := h.config(`
+platforms: [linux_amd64, darwin_arm64]
+providers:
+  - source: hashicorp/null
+    versions: "~> 3.2.0"
+`)
+	p := h.plan(cfg)
+	assertLines(t, states(p),
+		"hashicorp/null 3.2.0 missing +darwin_arm64,linux_amd64",
+		"hashicorp/null 3.2.1 missing +linux_amd64",
+		"hashicorp/null 3.2.2 complete",
+	)
+	pp := p.Providers[0]
+	if u := pp.Versions[1].Unavailable; len(u) != 1 || u[0] != "darwin_arm64" {
+		t.Fatalf("3.2.1 unavailable %v, want [darwin_arm64]", u)
+	}
+	if u := pp.Versions[2].Unavailable; len(u) != 2 || pp.Versions[2].Detail != "no wanted platform offered upstream" {
+		t.Fatalf("3.2.2 unavailable %v detail %q", u, pp.Versions[2].Detail)
+	}
+	warned := strings.Join(pp.Warnings, "\n")
+	if !strings.Contains(warned, "3.2.1: upstream does not offer [darwin_arm64]") || !strings.Contains(warned, "3.2.2: upstream does not offer [darwin_arm64 linux_amd64]") {
+		t.Fatalf("warnings: %v", pp.Warnings)
+	}
+
+	res := h.mustSync(cfg)
+	if n := res.Count(item.Done); n != 2 {
+		t.Fatalf("%d versions done, want 2: %+v", n, res.Items)
+	}
+	if l := h.readIndex("opentofu-providers/hashicorp/null", "3.2.0"); len(l) != 2 {
+		t.Fatalf("3.2.0 index %v", l)
+	}
+	if l := h.readIndex("opentofu-providers/hashicorp/null", "3.2.1"); len(l) != 1 || l["linux_amd64"] == "" {
+		t.Fatalf("3.2.1 index %v", l)
+	}
+
+	// Mirrored: only 3.2.1's darwin_arm64 and 3.2.2's two platforms are
+	// still missing, so a new plan asks download three times.
+	h.up.ResetCounts()
+	assertLines(t, states(h.plan(cfg)),
+		"hashicorp/null 3.2.0 complete",
+		"hashicorp/null 3.2.1 complete",
+		"hashicorp/null 3.2.2 complete",
+	)
+	if c := h.up.Counts(); c.Download != 3 {
+		t.Fatalf("second plan asked download %d times, want 3", c.Download)
+	}
+}
+
+// TestPlatformGoneBeforeCopyIsAWarning: a version whose only platform to
+// add turns out not offered when it is copied (download answers 404) is
+// left unchanged with a warning, not failed: nothing OpenTofu could
+// install is missing.
+func TestPlatformGoneBeforeCopyIsAWarning(t *testing.T) {
+	h := newHarness(t)
+	h.up.AddProvider("hashicorp", "null", "3.2.1", "linux_amd64")
+	cfg := h.config(`
+platforms: [linux_amd64]
+providers:
+  - source: hashicorp/null
+    versions: "= 3.2.1"
+`)
+	up, tg := h.clients(cfg)
+	eng := engine.New(up, tg, tg)
+	p := eng.Plan(context.Background(), cfg, tg.String())
+	assertLines(t, states(p), "hashicorp/null 3.2.1 missing +linux_amd64")
+	h.up.FailNext("/v1/providers/hashicorp/null/3.2.1/download/linux/amd64", 1, 404, "")
+	res := eng.Execute(context.Background(), p)
+	if err := res.Err(); err != nil {
+		t.Fatalf("a platform upstream stopped offering failed the run: %v", err)
+	}
+	if len(res.Items) != 1 || res.Items[0].State != item.Unchanged || !strings.Contains(strings.Join(res.Items[0].Warnings, "\n"), "no wanted platform is offered upstream; nothing published") {
+		t.Fatalf("items: %+v", res.Items)
+	}
+	tags, err := tg.Tags(context.Background(), "opentofu-providers/hashicorp/null")
+	if err != nil && !errors.Is(err, errs.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if len(tags) != 0 {
+		t.Fatalf("tags published for nothing: %v", tags)
 	}
 }
 

@@ -88,6 +88,7 @@ type Fetcher struct {
 	tempDir     string
 	logger      *slog.Logger
 	gitHook     func(args []string)
+	gitCAFile   string
 
 	lookOnce gosync.Once
 	gitBin   string
@@ -138,6 +139,11 @@ func WithLogger(l *slog.Logger) Option { return func(f *Fetcher) { f.logger = l 
 // WithGitHook calls hook with the arguments of every git command before it
 // runs (tests count them). It must be safe for concurrent use.
 func WithGitHook(hook func(args []string)) Option { return func(f *Fetcher) { f.gitHook = hook } }
+
+// WithGitCAFile makes git trust exactly the PEM certificates in path
+// (GIT_SSL_CAINFO), e.g. the system roots plus upstream.ca_file behind a
+// TLS-intercepting proxy. Empty means git's own default.
+func WithGitCAFile(path string) Option { return func(f *Fetcher) { f.gitCAFile = path } }
 
 // New returns a Fetcher.
 func New(opts ...Option) *Fetcher {

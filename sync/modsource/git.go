@@ -117,6 +117,9 @@ func (f *Fetcher) gitEnv() []string {
 		add("http.https://github.com/.extraheader", "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte("x-access-token:"+f.githubToken)))
 	}
 	env = append(env, "GIT_CONFIG_COUNT="+strconv.Itoa(count), "GIT_TERMINAL_PROMPT=0")
+	if f.gitCAFile != "" {
+		env = append(env, "GIT_SSL_CAINFO="+f.gitCAFile) // last, so it wins over the user's
+	}
 	if !allowSet {
 		// Submodules could otherwise name file:// or ext:: remotes.
 		env = append(env, "GIT_ALLOW_PROTOCOL=https:http:ssh:git")

@@ -52,8 +52,8 @@ func ExportKeys(ctx context.Context, src KeySource, cfg *config.Config, dir stri
 			continue
 		}
 		for _, v := range vs.Versions {
-			ver, ok := manifest.ParseStrictVersion(v.Version)
-			if !ok || !p.Constraints.Allows(ver) {
+			_, ok := manifest.ParseStrictVersion(v.Version)
+			if !ok || !p.Constraints.Allows(v.Version) {
 				continue
 			}
 			pkg, err := firstPackage(ctx, src, p, v)

@@ -286,19 +286,18 @@ func (c *checker) module(ctx context.Context, mc ModuleCall) ([]Missing, error) 
 	}
 	var cons config.Constraints
 	if strings.TrimSpace(mc.Version) != "" {
-		if cons, err = config.ParseConstraints(mc.Version); err != nil {
+		if cons, err = config.ParseModuleConstraints(mc.Version); err != nil {
 			return []Missing{{Kind: "module", Source: mc.Addr.String(), Version: mc.Version, Why: mc.File + ":" + strconv.Itoa(mc.Line), Detail: err.Error()}}, nil
 		}
 	}
 	var held []string
 	for _, tag := range tags {
 		s := strings.TrimPrefix(manifest.VersionFromTag(tag), "v")
-		v, ok := manifest.ParseStrictVersion(s)
-		if !ok {
+		if !manifest.IsStrictVersion(s) {
 			continue // "latest", sha256-<hex> referrer tags
 		}
 		held = append(held, s)
-		if cons.Allows(v) {
+		if cons.Allows(s) {
 			return nil, nil
 		}
 	}

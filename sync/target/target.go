@@ -46,6 +46,7 @@ type options struct {
 	logger        *slog.Logger
 	userAgent     string
 	dockerCfg     string
+	authFiles     []string
 	regClientOpts []regclient.Opt
 }
 
@@ -63,6 +64,14 @@ func WithUserAgent(ua string) Option {
 // instead of the default locations ($DOCKER_CONFIG, ~/.docker/config.json).
 func WithDockerConfig(path string) Option {
 	return func(o *options) { o.dockerCfg = path }
+}
+
+// WithRegistryAuthFiles reads registry credentials (and credential helper
+// settings) from these Docker-style auth files, highest priority first,
+// instead of the default locations; --docker-config (WithDockerConfig)
+// still wins. The CLI finds them where OpenTofu and Podman look.
+func WithRegistryAuthFiles(paths ...string) Option {
+	return func(o *options) { o.authFiles = paths }
 }
 
 // WithRegClientOptions passes extra options to regclient (retry tuning in tests).
@@ -86,6 +95,12 @@ func Open(t config.Target, opts ...Option) (*Target, error) {
 	}
 	if o.dockerCfg != "" {
 		rcOpts = append(rcOpts, regclient.WithDockerCredsFile(o.dockerCfg))
+	} else if len(o.authFiles) > 0 {
+		// regclient lets a later file override an earlier one: load the
+		// lowest priority first.
+		for i := len(o.authFiles) - 1; i >= 0; i-- {
+			rcOpts = append(rcOpts, regclient.WithDockerCredsFile(o.authFiles[i]))
+		}
 	} else {
 		rcOpts = append(rcOpts, regclient.WithDockerCreds())
 	}

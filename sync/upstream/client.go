@@ -4,7 +4,7 @@
 // streams, and verifies provider packages the way OpenTofu does: signed
 // SHA256SUMS, matching checksum line, matching package hash.
 //
-// Credentials: a registry token (TF_TOKEN_<host> by default) goes only on
+// Credentials: a registry token (from WithTokens) goes only on
 // discovery and registry API requests of that host's services, never on
 // package, SHA256SUMS, signature or archive downloads, and never across a
 // redirect to another host. A GitHub token goes only to github.com,
@@ -124,8 +124,10 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // download that receives no data for d (default 2 minutes).
 func WithStallTimeout(d time.Duration) Option { return func(o *options) { o.stallTimeout = d } }
 
-// WithTokens sets how the registry token of a host is found; an empty answer
-// means none. The default reads TF_TOKEN_<host> as OpenTofu does.
+// WithTokens sets how the registry token of a host is found; host is
+// lower-case hostname[:port]. An empty answer means none, and so does the
+// default: the library reads no environment, the CLI finds tokens where
+// OpenTofu does (TF_TOKEN_<host>, credentials blocks) and passes them here.
 func WithTokens(lookup func(host string) string) Option {
 	return func(o *options) { o.tokens = lookup }
 }
@@ -182,7 +184,6 @@ func New(opts ...Option) (*Client, error) {
 		maxRetryAfter:  DefaultMaxRetryAfter,
 		timeout:        DefaultTimeout,
 		stallTimeout:   DefaultStallTimeout,
-		tokens:         envToken,
 		maxPackageSize: DefaultMaxPackageSize,
 	}
 	for _, opt := range opts {
@@ -527,25 +528,6 @@ func redactURL(u *url.URL) string {
 		}
 	}
 	return r.String()
-}
-
-// envToken finds a token as OpenTofu does: TF_TOKEN_<host> where the variable
-// name may spell dots as "_" and dashes as "__", in any letter case.
-func envToken(host string) string {
-	host = normalizeHost(host)
-	for _, kv := range os.Environ() {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, "TF_TOKEN_") {
-			continue
-		}
-		raw := name[len("TF_TOKEN_"):]
-		raw = strings.ReplaceAll(raw, "__", "-")
-		raw = strings.ReplaceAll(raw, "_", ".")
-		if strings.EqualFold(raw, host) {
-			return value
-		}
-	}
-	return ""
 }
 
 // normalizeHost lower-cases a hostname[:port] and drops a trailing dot.

@@ -6,27 +6,6 @@ import (
 	"time"
 )
 
-func TestEnvToken(t *testing.T) {
-	t.Setenv("TF_TOKEN_my__registry_example_com", "dashes-and-dots")
-	t.Setenv("TF_TOKEN_UPPER_EXAMPLE_ORG", "upper")
-	t.Setenv("TF_TOKEN_plain.example.net", "literal-dots")
-	tests := map[string]string{
-		"my-registry.example.com": "dashes-and-dots",
-		"MY-Registry.Example.com": "dashes-and-dots",
-		"upper.example.org":       "upper",
-		"plain.example.net":       "literal-dots",
-		"other.example.com":       "",
-		"my.registry.example.com": "",
-	}
-	for host, want := range tests {
-		t.Run(host, func(t *testing.T) {
-			if got := envToken(host); got != want {
-				t.Errorf("envToken(%q) = %q, want %q", host, got, want)
-			}
-		})
-	}
-}
-
 func TestNewRejectsBadOptions(t *testing.T) {
 	for name, opt := range map[string]Option{
 		"negative retries":  WithRetry(-1, 0, 0),

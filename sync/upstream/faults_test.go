@@ -24,7 +24,7 @@ import (
 // These tests run the client against a real registry on 127.0.0.1 that
 // misbehaves on purpose, as flaky links and hostile servers do.
 
-// faultToken is the registry token, from TF_TOKEN_registry_opentofu_org as
+// faultToken is the registry token of registry.opentofu.org (WithTokens), as
 // users set it. No log line, no error, and no other host may see it.
 const faultToken = "tok-fault-7f3a9c"
 
@@ -69,7 +69,6 @@ func faultServer(t *testing.T) *testupstream.Server {
 // and a debug log that is checked for the token when the test ends.
 func faultClient(t *testing.T, s *testupstream.Server, opts []upstream.Option, others ...*testupstream.Server) *upstream.Client {
 	t.Helper()
-	t.Setenv("TF_TOKEN_registry_opentofu_org", faultToken)
 	pool := x509.NewCertPool()
 	for _, srv := range append([]*testupstream.Server{s}, others...) {
 		pool.AppendCertsFromPEM(srv.CACertPEM)
@@ -84,6 +83,12 @@ func faultClient(t *testing.T, s *testupstream.Server, opts []upstream.Option, o
 		upstream.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}),
 		upstream.WithHostServices(map[string]map[string]string{config.DefaultHostname: s.Services()}),
 		upstream.WithRetry(3, time.Millisecond, 10*time.Millisecond),
+		upstream.WithTokens(func(host string) string {
+			if host == config.DefaultHostname {
+				return faultToken
+			}
+			return ""
+		}),
 		upstream.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	}
 	c, err := upstream.New(append(base, opts...)...)

@@ -225,6 +225,8 @@ type providerFixture struct {
 	zipHandler http.HandlerFunc
 	// relative makes the download answer use URLs relative to itself.
 	relative bool
+	// versions, when set, is the versions answer's "versions" list.
+	versions []any
 
 	api, files *httptest.Server
 	rec        *recorder
@@ -272,6 +274,10 @@ func newProviderFixture(t testing.TB, tweak func(*providerFixture)) *providerFix
 		serveJSON(w, map[string]any{"providers.v1": "/v1/providers/", "modules.v1": "/v1/modules/", "login.v1": map[string]any{"client": "x"}})
 	})
 	api.HandleFunc("GET /v1/providers/hashicorp/null/versions", func(w http.ResponseWriter, r *http.Request) {
+		if f.versions != nil {
+			serveJSON(w, map[string]any{"versions": f.versions})
+			return
+		}
 		serveJSON(w, map[string]any{
 			"versions": []any{
 				map[string]any{"version": "3.2.1", "protocols": []string{"5.0"}, "platforms": []any{

@@ -186,11 +186,12 @@ func CheckProvenance(sums, sig []byte, armoredKeys []string, allowUnsigned bool,
 			prov.Warnings = append(prov.Warnings, fmt.Sprintf("signing key %s has expired; accepted as OpenTofu does (set %s=true to refuse)", keyID, EnforceGPGExpirationEnv))
 		}
 	}
-	parsed, err := ParseSHA256SUMS(sums)
+	parsed, problems, err := ParseSHA256SUMS(sums)
 	if err != nil {
 		return nil, err
 	}
 	prov.Sums = parsed
+	prov.Warnings = append(prov.Warnings, problems...)
 	return prov, nil
 }
 
@@ -236,10 +237,12 @@ func entityID(e *openpgp.Entity) string {
 
 // ParseSHA256SUMS parses "<64 hex>  <filename>" lines (also "<hex> *<filename>",
 // as sha256sum writes in binary mode) into filename -> lower-case hex. Blank
-// lines and CRLF endings are tolerated; a malformed line, a file listed twice
-// with different hashes, or no line at all is an error wrapping ErrProtocol
-// that names the line.
-func ParseSHA256SUMS(data []byte) (map[string]string, error) {
+// lines and CRLF endings are tolerated. A malformed line, or a later line
+// giving a file another hash, is left out and described in problems (naming
+// the line): OpenTofu reads only the line of the file it installs, so one
+// bad line must not fail a version whose own line is fine. No well-formed
+// line at all is an error wrapping ErrProtocol.
+func ParseSHA256SUMS(data []byte) (sums map[string]string, problems []string, err error) {
 	out := map[string]string{}
 	for i, line := range strings.Split(string(data), "\n") {
 		n := i + 1
@@ -247,28 +250,40 @@ func ParseSHA256SUMS(data []byte) (map[string]string, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		if len(line) < 64 {
-			return nil, fmt.Errorf("SHA256SUMS line %d: too short for a SHA-256: %w", n, ErrProtocol)
+		name, sum, problem := parseSumLine(line)
+		if problem == "" {
+			if prev, ok := out[name]; ok && prev != sum {
+				problem = fmt.Sprintf("%s listed again with another hash (the first line counts, as in OpenTofu)", name)
+			}
 		}
-		sum := strings.ToLower(line[:64])
-		if _, err := hex.DecodeString(sum); err != nil {
-			return nil, fmt.Errorf("SHA256SUMS line %d: %q is not hex: %w", n, line[:64], ErrProtocol)
-		}
-		rest := line[64:]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
-			return nil, fmt.Errorf("SHA256SUMS line %d: no blank between hash and file name: %w", n, ErrProtocol)
-		}
-		name := strings.TrimRight(strings.TrimPrefix(strings.TrimLeft(rest, " \t"), "*"), " \t\r")
-		if name == "" {
-			return nil, fmt.Errorf("SHA256SUMS line %d: no file name: %w", n, ErrProtocol)
-		}
-		if prev, ok := out[name]; ok && prev != sum {
-			return nil, fmt.Errorf("SHA256SUMS line %d: %s listed again with another hash: %w", n, name, ErrProtocol)
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("SHA256SUMS line %d: %s: ignored", n, problem))
+			continue
 		}
 		out[name] = sum
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("SHA256SUMS has no checksum lines: %w", ErrProtocol)
+		return nil, problems, fmt.Errorf("SHA256SUMS has no checksum lines (%s): %w", strings.Join(append([]string{fmt.Sprintf("%d malformed", len(problems))}, problems...), "; "), ErrProtocol)
 	}
-	return out, nil
+	return out, problems, nil
+}
+
+// parseSumLine reads one non-blank line, or says what is wrong with it.
+func parseSumLine(line string) (name, sum, problem string) {
+	if len(line) < 64 {
+		return "", "", "too short for a SHA-256"
+	}
+	sum = strings.ToLower(line[:64])
+	if _, err := hex.DecodeString(sum); err != nil {
+		return "", "", fmt.Sprintf("%q is not hex", line[:64])
+	}
+	rest := line[64:]
+	if rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
+		return "", "", "no blank between hash and file name"
+	}
+	name = strings.TrimRight(strings.TrimPrefix(strings.TrimLeft(rest, " \t"), "*"), " \t\r")
+	if name == "" {
+		return "", "", "no file name"
+	}
+	return name, sum, ""
 }

@@ -31,6 +31,15 @@ func TestVerifyProvenance(t *testing.T) {
 			wantErr: ErrSignature,
 		},
 		{
+			// OpenTofu reads only the installed file's line; so do we.
+			name: "a malformed line for another file",
+			tweak: func(t *testing.T, f *providerFixture) {
+				f.sums = append([]byte("not-a-hash  terraform-provider-null_3.2.1_freebsd_arm.zip\n"), f.sums...)
+				f.sig = detachSign(t, f.rel.signer, f.sums, nil)
+			},
+			wantWarning: "SHA256SUMS line 1: too short for a SHA-256: ignored",
+		},
+		{
 			name: "signed SHA256SUMS has another hash for the file",
 			tweak: func(t *testing.T, f *providerFixture) {
 				f.sums = bytes.Replace(f.sums, []byte(sha256hex(f.rel.zip)), []byte(strings.Repeat("0", 64)), 1)
@@ -245,25 +254,27 @@ func TestCheckProvenanceOffline(t *testing.T) {
 func TestParseSHA256SUMS(t *testing.T) {
 	a, b := strings.Repeat("a", 64), strings.Repeat("B", 64)
 	tests := []struct {
-		name    string
-		in      string
-		want    map[string]string
-		wantErr string
+		name     string
+		in       string
+		want     map[string]string
+		problems []string // substrings, one per problem
+		wantErr  string
 	}{
-		{"two spaces", a + "  x.zip\n", map[string]string{"x.zip": a}, ""},
-		{"binary marker", a + " *x.zip\n", map[string]string{"x.zip": a}, ""},
-		{"upper-case hex is lowered, CRLF, blank lines", "\r\n" + b + "  y.zip\r\n\n" + a + "  x.zip", map[string]string{"x.zip": a, "y.zip": strings.ToLower(b)}, ""},
-		{"same line twice", a + "  x.zip\n" + a + "  x.zip\n", map[string]string{"x.zip": a}, ""},
-		{"conflicting duplicate", a + "  x.zip\n" + strings.ToLower(b) + "  x.zip\n", nil, "line 2"},
-		{"short hash", "abc  x.zip\n", nil, "line 1"},
-		{"non-hex", a + "  x.zip\n" + strings.Repeat("g", 64) + "  y.zip\n", nil, "line 2"},
-		{"no separator", a + "x.zip\n", nil, "line 1"},
-		{"no file name", a + "   \n", nil, "line 1"},
-		{"empty", "", nil, "no checksum lines"},
+		{"two spaces", a + "  x.zip\n", map[string]string{"x.zip": a}, nil, ""},
+		{"binary marker", a + " *x.zip\n", map[string]string{"x.zip": a}, nil, ""},
+		{"upper-case hex is lowered, CRLF, blank lines", "\r\n" + b + "  y.zip\r\n\n" + a + "  x.zip", map[string]string{"x.zip": a, "y.zip": strings.ToLower(b)}, nil, ""},
+		{"same line twice", a + "  x.zip\n" + a + "  x.zip\n", map[string]string{"x.zip": a}, nil, ""},
+		// One bad line does not cost the others their version.
+		{"conflicting duplicate: the first counts", a + "  x.zip\n" + strings.ToLower(b) + "  x.zip\n", map[string]string{"x.zip": a}, []string{"line 2: x.zip listed again"}, ""},
+		{"short hash among good lines", "abc  y.zip\n" + a + "  x.zip\n", map[string]string{"x.zip": a}, []string{"line 1: too short"}, ""},
+		{"non-hex line", a + "  x.zip\n" + strings.Repeat("g", 64) + "  y.zip\n", map[string]string{"x.zip": a}, []string{"line 2: \"ggg"}, ""},
+		{"no separator and no name", a + "x.zip\n" + a + "   \n" + a + "  z.zip\n", map[string]string{"z.zip": a}, []string{"line 1: no blank", "line 2: no file name"}, ""},
+		{"only bad lines", "abc  x.zip\n", nil, nil, "line 1: too short"},
+		{"empty", "", nil, nil, "no checksum lines"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseSHA256SUMS([]byte(tt.in))
+			got, problems, err := ParseSHA256SUMS([]byte(tt.in))
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want ErrProtocol naming %q", err, tt.wantErr)
@@ -275,6 +286,14 @@ func TestParseSHA256SUMS(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			if len(problems) != len(tt.problems) {
+				t.Fatalf("problems %q, want %d naming %q", problems, len(tt.problems), tt.problems)
+			}
+			for i, p := range tt.problems {
+				if !strings.Contains(problems[i], p) {
+					t.Errorf("problem %q lacks %q", problems[i], p)
+				}
 			}
 		})
 	}
@@ -295,7 +314,7 @@ func FuzzParseSHA256SUMS(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sums, err := ParseSHA256SUMS(data)
+		sums, _, err := ParseSHA256SUMS(data)
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) {
 				t.Fatalf("error %v does not wrap ErrProtocol", err)
@@ -317,12 +336,12 @@ func FuzzParseSHA256SUMS(f *testing.F) {
 			fmt.Fprintf(&again, "%s *%s\n", sum, name)
 		}
 		// What we parsed, written back in canonical form, parses the same.
-		sums2, err := ParseSHA256SUMS(again.Bytes())
+		sums2, problems, err := ParseSHA256SUMS(again.Bytes())
 		if err != nil {
 			t.Fatalf("canonical form does not parse: %v\n%s", err, again.Bytes())
 		}
-		if fmt.Sprint(sums2) != fmt.Sprint(sums) {
-			t.Fatalf("round trip changed %v into %v", sums, sums2)
+		if fmt.Sprint(sums2) != fmt.Sprint(sums) || len(problems) != 0 {
+			t.Fatalf("round trip changed %v into %v (problems %q)", sums, sums2, problems)
 		}
 	})
 }

@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/apparentlymart/go-versions/versions"
+	"github.com/apparentlymart/go-versions/versions/constraints"
+
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
 )
 
@@ -30,6 +33,42 @@ type ProviderVersion struct {
 	// Platforms the version is built for; empty when the registry did not
 	// say.
 	Platforms []config.Platform
+	// PlatformsListed is false when the registry listed no platforms for
+	// the version. OpenTofu never reads the list: it asks the download
+	// endpoint for each platform it wants (404 = not offered), and so must
+	// a planner for such a version.
+	PlatformsListed bool
+}
+
+// supportedProtocols is OpenTofu's SupportedPluginProtocols
+// (internal/getproviders/registry_client.go): plugin protocols 5 and 6.
+var supportedProtocols = versions.MeetingConstraints(mustRubyConstraints(">= 5, <7"))
+
+func mustRubyConstraints(s string) constraints.IntersectionSpec {
+	c, err := constraints.ParseRubyStyleMulti(s)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// protocolsProblem says why OpenTofu would refuse a version listing
+// protocols, or "" when it would not: no protocol listed, or at least one in
+// 5.x or 6.x. An unparsable protocol is refused as OpenTofu refuses it.
+func protocolsProblem(protocols []string) string {
+	if len(protocols) == 0 {
+		return ""
+	}
+	for _, p := range protocols {
+		v, err := versions.ParseVersion(p)
+		if err != nil {
+			return fmt.Sprintf("plugin protocol %q is not a version", p)
+		}
+		if supportedProtocols.Has(v) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("plugin protocols %s are outside 5.x and 6.x, which OpenTofu refuses to install", strings.Join(protocols, ", "))
 }
 
 // ProviderPackage is the answer of the download endpoint with every URL
@@ -113,7 +152,12 @@ func (c *Client) ProviderVersions(ctx context.Context, a config.ProviderAddr) (*
 		if v.Version == "" {
 			return nil, fmt.Errorf("provider %s: versions[%d] has no version: %w", name, i, ErrProtocol)
 		}
-		pv := ProviderVersion{Version: v.Version, Protocols: v.Protocols}
+		if problem := protocolsProblem(v.Protocols); problem != "" {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("version %s skipped: %s", v.Version, problem))
+			c.log.Warn("provider version skipped", "provider", name, "version", v.Version, "reason", problem)
+			continue
+		}
+		pv := ProviderVersion{Version: v.Version, Protocols: v.Protocols, PlatformsListed: len(v.Platforms) > 0}
 		for _, p := range v.Platforms {
 			pv.Platforms = append(pv.Platforms, config.Platform{OS: p.OS, Arch: p.Arch})
 		}

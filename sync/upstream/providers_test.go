@@ -19,7 +19,7 @@ func TestProviderVersions(t *testing.T) {
 	}
 	want := &ProviderVersions{
 		Versions: []ProviderVersion{
-			{Version: "3.2.1", Protocols: []string{"5.0"}, Platforms: []config.Platform{{OS: "linux", Arch: "amd64"}, {OS: "darwin", Arch: "arm64"}}},
+			{Version: "3.2.1", Protocols: []string{"5.0"}, Platforms: []config.Platform{{OS: "linux", Arch: "amd64"}, {OS: "darwin", Arch: "arm64"}}, PlatformsListed: true},
 			{Version: "3.2.0", Protocols: []string{"5.0"}},
 		},
 		Warnings: []string{"this provider is deprecated"},
@@ -41,6 +41,45 @@ func TestProviderVersions(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), hostOf(f.api)+"/hashicorp/nonesuch") {
 		t.Errorf("error %q does not name the provider", err)
+	}
+}
+
+// TestProviderVersionsAsOpenTofuReadsThem: versions whose plugin protocols
+// OpenTofu refuses (registry_client.go SupportedPluginProtocols, >= 5 < 7)
+// are skipped with a warning; a version without a platforms list says so,
+// because OpenTofu asks the download endpoint per platform instead.
+func TestProviderVersionsAsOpenTofuReadsThem(t *testing.T) {
+	f := newProviderFixture(t, func(f *providerFixture) {
+		f.versions = []any{
+			map[string]any{"version": "7.0.0", "protocols": []string{"7.0"}},
+			map[string]any{"version": "6.1.0", "protocols": []string{"4.0", "6.0"}},
+			map[string]any{"version": "6.0.0", "protocols": []string{"6.0"}},
+			map[string]any{"version": "5.0.0", "protocols": []string{"5.2"}, "platforms": []any{}},
+			map[string]any{"version": "4.0.0", "protocols": []string{"4.0"}, "platforms": []any{map[string]string{"os": "linux", "arch": "amd64"}}},
+			map[string]any{"version": "3.0.0"},
+			map[string]any{"version": "2.0.0", "protocols": []string{"five"}},
+		}
+	})
+	got, err := f.client(t).ProviderVersions(t.Context(), f.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ProviderVersion{
+		{Version: "6.1.0", Protocols: []string{"4.0", "6.0"}},
+		{Version: "6.0.0", Protocols: []string{"6.0"}},
+		{Version: "5.0.0", Protocols: []string{"5.2"}},
+		{Version: "3.0.0"},
+	}
+	if !reflect.DeepEqual(got.Versions, want) {
+		t.Errorf("versions =\n%+v\nwant\n%+v", got.Versions, want)
+	}
+	wantWarnings := []string{
+		"version 7.0.0 skipped: plugin protocols 7.0 are outside 5.x and 6.x, which OpenTofu refuses to install",
+		"version 4.0.0 skipped: plugin protocols 4.0 are outside 5.x and 6.x, which OpenTofu refuses to install",
+		`version 2.0.0 skipped: plugin protocol "five" is not a version`,
+	}
+	if !reflect.DeepEqual(got.Warnings, wantWarnings) {
+		t.Errorf("warnings =\n%q\nwant\n%q", got.Warnings, wantWarnings)
 	}
 }
 

@@ -304,7 +304,7 @@ func (v *verifier) listVersions(ctx context.Context, e *verifyEntry) {
 			s = strings.TrimPrefix(s, "v")
 		}
 		ver, ok := manifest.ParseStrictVersion(s)
-		if !ok || !e.constraints.Allows(ver) {
+		if !ok || !e.constraints.Allows(s) {
 			continue // "latest", sha256-<hex> referrer tags, other versions
 		}
 		found = append(found, versionTag{tag: tag, version: s})
