@@ -17,7 +17,10 @@ import (
 // anonymous clients pull, as Harbor's public projects and GHCR's public
 // packages do.
 func TestAcceptanceTokenAuthAnonymousInstall(t *testing.T) {
-	t.Parallel()
+	eachTofu(t, scenarioTokenAuthAnonymousInstall)
+}
+
+func scenarioTokenAuthAnonymousInstall(t *testing.T) {
 	const pass = "s3cret"
 	w := newWorld(t, testregistry.WithTokenAuth(testregistry.TokenUser{Name: "mirror", Password: pass, Grants: []testregistry.Grant{
 		{Repository: "opentofu-providers/*", Actions: []string{"pull", "push"}},
@@ -46,8 +49,9 @@ func TestAcceptanceTokenAuthAnonymousInstall(t *testing.T) {
 
 // TestAcceptanceGoContainerRegistry runs sync, verify and a real tofu init
 // against the second registry implementation, which has a referrers API.
-func TestAcceptanceGoContainerRegistry(t *testing.T) {
-	t.Parallel()
+func TestAcceptanceGoContainerRegistry(t *testing.T) { eachTofu(t, scenarioGoContainerRegistry) }
+
+func scenarioGoContainerRegistry(t *testing.T) {
 	w := newWorld(t, testregistry.WithImplementation(testregistry.GoContainerRegistry))
 	const version = "1.0.0"
 	w.addEcho(version)
@@ -144,10 +148,15 @@ func (w *world) checkProvenanceTags(version, prefix string) {
 // registry, and a signed bundle imported into a second one of the same
 // kind; OpenTofu installs from both.
 func TestAcceptanceRegistryBehaviours(t *testing.T) {
-	t.Parallel()
 	for _, setup := range registrySetups() {
-		t.Run(setup.name, func(t *testing.T) {
-			t.Parallel()
+		t.Run(setup.name, func(t *testing.T) { eachTofu(t, func(t *testing.T) { registryBehaviour(t, setup) }) })
+	}
+}
+
+// registryBehaviour is one setup of [TestAcceptanceRegistryBehaviours].
+func registryBehaviour(t *testing.T, setup registrySetup) {
+	{
+		{
 			w := newWorld(t, setup.options()...)
 			const version = "1.0.0"
 			w.addEcho(version)
@@ -180,6 +189,6 @@ func TestAcceptanceRegistryBehaviours(t *testing.T) {
 			work := inside.workDir(version)
 			inside.initAndApply(work, inside.mirrorCLIConfig(insidePlan, ""))
 			inside.assertInstalled(work, version)
-		})
+		}
 	}
 }
