@@ -20,7 +20,10 @@ import (
 // the dependency too (acme/greeting/null ~> 1.0), and the bundle carries
 // each version once.
 func TestAcceptanceModuleDependenciesRewrite(t *testing.T) {
-	t.Parallel()
+	eachTofu(t, moduleDependenciesRewriteScenario)
+}
+
+func moduleDependenciesRewriteScenario(t *testing.T) {
 	w := newWorld(t)
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
 		path := "/archives/greeting-" + v + ".tar.gz"

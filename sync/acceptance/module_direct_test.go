@@ -2,8 +2,6 @@ package acceptance
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,18 +9,16 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testtools"
 )
 
-// tofu112 is the OpenTofu 1.12 CLI, the first with direct registry
-// downloads. Item 6 of issue 11 pins and builds it (testdata/tofu-1.12,
-// testtools.Tofus) into the shared .cache/bin; until that lands here this
-// finds the built binary there, and fails rather than skip without it.
-// On merge, replace with testtools.Tofus' 1.12 entry.
-func tofu112(t *testing.T) string {
+// tofuAtLeast112 is the newest pinned OpenTofu, which must be 1.12 or
+// later: the first with direct registry downloads.
+func tofuAtLeast112(t *testing.T) testtools.TofuBinary {
 	t.Helper()
-	p := filepath.Join(testtools.RepoRoot(t), ".cache", "bin", "tofu-1.12")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("OpenTofu 1.12 CLI not built (%v): the direct-download form needs it; build testdata/tofu-1.12 (issue 11 item 6)", err)
+	tofus := testtools.Tofus(t)
+	newest := tofus[len(tofus)-1]
+	if !strings.HasPrefix(newest.Version, "1.1") || newest.Version < "1.12" {
+		t.Fatalf("the newest pinned OpenTofu is %s; the direct-download form needs 1.12 or later", newest.Version)
 	}
-	return p
+	return newest
 }
 
 // TestAcceptanceModuleDirectDownload is the differential test of OpenTofu
@@ -35,8 +31,7 @@ func tofu112(t *testing.T) string {
 // and from our oci:// copy must produce the same trees.
 func TestAcceptanceModuleDirectDownload(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.tofu = tofu112(t)
+	w := newWorldUsing(t, tofuAtLeast112(t))
 	const token = "registry-secret"
 	pkg := compressed(t, formTar(t), "xz", "-c")
 	w.up.ServeArchive("/v1/modules/acme/direct-anon/null/1.0.0/package", pkg)

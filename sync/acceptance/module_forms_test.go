@@ -44,7 +44,8 @@ type formFile struct {
 // tofu and in our sync, with a reason naming the form.
 func TestAcceptanceModuleSourceForms(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	pinned := testtools.Tofus(t)
+	w := newWorldUsing(t, pinned[0])
 	git := testgit.New(t)
 
 	repo := git.NewRepo("acme/greeting")
@@ -121,7 +122,10 @@ func TestAcceptanceModuleSourceForms(t *testing.T) {
 
 	// Both pinned OpenTofu lines (1.10, the oldest with oci://, and 1.12)
 	// install each form from upstream; the oci:// copy must match both.
-	tofus := map[string]string{"tofu-1.10": w.tofu, "tofu-1.12": tofu112(t)}
+	tofus := map[string]string{}
+	for _, b := range pinned {
+		tofus["tofu-"+b.Version] = b.Path
+	}
 	for _, f := range accepted {
 		t.Run(f.name, func(t *testing.T) {
 			ws := w.sub(t)
@@ -333,8 +337,9 @@ func compressed(t *testing.T, data []byte, name string, args ...string) []byte {
 // installs with the .netrc login for its host:port, in tofu (go-getter's
 // Netrc: true) and in our sync alike, and the trees match; without the
 // .netrc both fail.
-func TestAcceptanceModuleNetrc(t *testing.T) {
-	t.Parallel()
+func TestAcceptanceModuleNetrc(t *testing.T) { eachTofu(t, moduleNetrcScenario) }
+
+func moduleNetrcScenario(t *testing.T) {
 	w := newWorld(t)
 	w.up.ServeArchive("/private/p.tgz", gzipped(t, formTar(t)))
 	w.up.RequireBasicAuth("/private/p.tgz", "alice", "s3cret")

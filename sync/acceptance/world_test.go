@@ -89,9 +89,16 @@ func newWorld(t *testing.T, regOpts ...testregistry.Option) *world {
 	if !ok {
 		t.Fatal("newWorld outside eachTofu: run the scenario with eachTofu(t, scenario) so every pinned OpenTofu judges it")
 	}
+	return newWorldUsing(t, bin.(testtools.TofuBinary), regOpts...)
+}
+
+// newWorldUsing is newWorld for a scenario that picks its OpenTofu itself
+// (one that compares the pinned versions within one world, or needs one).
+func newWorldUsing(t *testing.T, bin testtools.TofuBinary, regOpts ...testregistry.Option) *world {
+	t.Helper()
 	w := &world{
 		t:    t,
-		tofu: bin.(testtools.TofuBinary).Path,
+		tofu: bin.Path,
 		up:   testupstream.New(t),
 		reg:  testregistry.New(t, append([]testregistry.Option{testregistry.WithTLS()}, regOpts...)...),
 		dir:  t.TempDir(),
