@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
@@ -127,28 +126,29 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		v       *version.Version
 		offered map[string]bool
 	}
-	var cands []candidate
+	var all []*version.Version
+	offeredBy := map[*version.Version]map[string]bool{}
 	for _, uv := range up.Versions {
 		v, ok := manifest.ParseStrictVersion(uv.Version)
 		if !ok {
 			pp.Warnings = append(pp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", uv.Version))
 			continue
 		}
-		if !prov.Constraints.Allows(v) {
-			continue
-		}
 		offered := map[string]bool{}
 		for _, pl := range uv.Platforms {
 			offered[pl.String()] = true
 		}
-		cands = append(cands, candidate{v: v, offered: offered})
+		all = append(all, v)
+		offeredBy[v] = offered
+	}
+	var cands []candidate
+	for _, v := range prov.Selection().Select(all) {
+		cands = append(cands, candidate{v: v, offered: offeredBy[v]})
 	}
 	if len(cands) == 0 {
 		pp.Warnings = append(pp.Warnings, fmt.Sprintf("no upstream version matches %q", prov.Versions))
 		return pp
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].v.LessThan(cands[j].v) })
-
 	tags, err := e.inventory.Tags(ctx, prov.Repository)
 	if err != nil {
 		return fail(err)
