@@ -33,9 +33,17 @@ func commonFlags() []cli.Flag {
 	}
 }
 
+// shardFlag is --shard K/N for the commands that work on plan entries
+// (plan, sync, export, inventory, verify, prune); setup applies it.
+func shardFlag() cli.Flag {
+	return &cli.StringFlag{Name: "shard", Usage: "work on shard K of N (K/N, K from 0; e.g. --shard $(JOB_COMPLETION_INDEX)/4): the plan entries whose address hashes to K; own run lock, reports labelled"}
+}
+
 // env is what every command builds from the common flags.
 type env struct {
+	// cfg is the plan, already restricted to shard.
 	cfg    *config.Config
+	shard  config.Shard
 	logger *slog.Logger
 	policy provenance.Policy
 }
@@ -49,11 +57,19 @@ func setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
+	shard, err := config.ParseShard(c.String("shard"))
+	if err != nil {
+		return nil, cli.Exit("--shard: "+err.Error(), exitFailed)
+	}
+	if shard.N > 0 {
+		logger = logger.With("shard", shard.String())
+		cfg = cfg.Shard(shard)
+	}
 	policy, err := trustPolicy(cfg)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitFailed)
 	}
-	return &env{cfg: cfg, logger: logger, policy: policy}, nil
+	return &env{cfg: cfg, shard: shard, logger: logger, policy: policy}, nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

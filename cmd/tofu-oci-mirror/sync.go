@@ -19,6 +19,7 @@ func syncCommand() *cli.Command {
 			concurrencyFlag(),
 			spoolDirFlag(),
 			lockFlag(),
+			shardFlag(),
 		), reportFlags()...),
 		Action: runSync,
 	}
