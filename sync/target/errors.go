@@ -10,3 +10,8 @@ var (
 	// already proved unreachable in this run.
 	ErrTargetDown = errors.New("target unreachable: not attempted")
 )
+
+// ErrDeleteForbidden reports a registry that refuses deletes (the
+// distribution registry answers 405 UNSUPPORTED unless its
+// storage.delete.enabled is true; others answer 401, 403 or 405).
+var ErrDeleteForbidden = errors.New("the registry forbids deleting manifests")

@@ -93,3 +93,11 @@ type Registry interface {
 	Reader
 	Publisher
 }
+
+// ManifestDeleter deletes a manifest by digest. The registry drops every
+// tag that points at it; a referrer is also taken off its subject's
+// referrers list. Already gone is success; a registry that refuses
+// deletes wraps [ErrDeleteForbidden].
+type ManifestDeleter interface {
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest, referrer bool) error
+}
