@@ -9,22 +9,27 @@
 // conflict), a non-version tag, and a manifest another tag still uses
 // stay. Repositories the plan does not map are never read.
 //
-// Order of deletion, per version: the tag's manifest (the provider index
-// or module package) by digest first, which on an OCI registry drops the
-// tag in the same request, so OpenTofu either sees the whole version or
-// none of it; then the platform manifests under the index; last the
-// provenance referrer (and with it the sha256-<hex> fallback tag on
-// registries without the referrers API). Parents go first so that no tag
-// ever points at a half-deleted artifact. Blobs are never deleted: their
-// space comes back with the registry's own garbage collection.
+// Order of deletion, per version, parents first: the version tag alone
+// (OpenTofu no longer sees the version, and everything under it is still
+// whole); the tag's manifest (provider index or module package) by digest;
+// the platform manifests under the index; last the provenance referrer,
+// and with it the sha256-<hex> fallback tag on registries without the
+// referrers API. So no tag ever points at a half-deleted artifact, and the
+// fallback tag, named after the index, stays as the trace of unfinished
+// work until the very last request. (Deleting the index by digest first
+// is not enough: the distribution registry deletes the manifest before it
+// untags, so a prune killed mid-request leaves a tag that resolves to
+// nothing, which OpenTofu would list and fail to install.) Blobs are
+// never deleted: their space comes back with the registry's own garbage
+// collection.
 //
 // An interrupted prune (SIGKILL) is finished by the next run: tags still
-// there are pruned again, and a provenance whose subject is gone (its
-// fallback tag is the trace it leaves) is deleted as an orphan. Platform
-// manifests of an index deleted just before the interruption are no
-// longer referenced by any tag; registries reclaim such untagged
-// manifests with their garbage collection (distribution:
-// garbage-collect --delete-untagged).
+// there are pruned again, a listed tag that no longer resolves is removed,
+// and a fallback tag whose subject no tag points at and whose version the
+// plan no longer selects is finished as an orphan (its index, platform
+// manifests and provenance). On registries with the referrers API no
+// fallback tag exists; what a killed prune left there is untagged, and the
+// registry's garbage collection of untagged manifests reclaims it.
 package prune
 
 import (
@@ -57,8 +62,10 @@ var ErrNoEntries = errors.New("the plan has no provider or module entries: refus
 type Target interface {
 	target.TagLister
 	target.TagResolver
+	target.ManifestFetcher
 	target.ManifestChecker
 	target.ReferrerLister
+	target.TagDeleter
 	target.ManifestDeleter
 }
 
@@ -281,9 +288,12 @@ func (p *pruner) entry(ctx context.Context, e entry) ([]Candidate, error) {
 				return append(out, c), err
 			}
 		}
+		if c.Digest != "" {
+			tagged[digest.Digest(c.Digest)] = true // handled above, not an orphan
+		}
 		out = append(out, c)
 	}
-	orphans, err := p.orphans(ctx, e, others, tagged)
+	orphans, err := p.orphans(ctx, e, others, tagged, all)
 	return append(out, orphans...), err
 }
 
@@ -323,7 +333,15 @@ func (p *pruner) inUse(ctx context.Context, e entry, tags []string) (map[digest.
 func (p *pruner) version(ctx context.Context, e entry, c *Candidate, inUse map[digest.Digest]string) error {
 	raw, desc, err := p.tg.Manifest(ctx, e.repo, c.Tag)
 	if target.IsNotFound(err) {
-		c.State, c.Detail = Kept, "the tag is gone already"
+		// Listed but resolving to nothing: what a registry that deletes
+		// the manifest before untagging leaves when interrupted.
+		c.Detail = "the tag resolves to no manifest"
+		if p.apply {
+			if err := p.deleteTag(ctx, e.repo, c.Tag); err != nil {
+				return err
+			}
+			c.State = Deleted
+		}
 		return nil
 	}
 	if err != nil {
@@ -370,29 +388,22 @@ func (p *pruner) version(ctx context.Context, e entry, c *Candidate, inUse map[d
 	if !p.apply {
 		return nil
 	}
-	// Parent (and with it the tag) first, then children, provenance last.
-	if err := p.delete(ctx, e.repo, desc.Digest, false); err != nil {
+	if err := p.deleteTag(ctx, e.repo, c.Tag); err != nil {
 		return err
 	}
-	for _, d := range children {
-		if err := p.delete(ctx, e.repo, d, false); err != nil {
-			return err
-		}
-	}
-	for _, d := range provenance {
-		if err := p.delete(ctx, e.repo, d, true); err != nil {
-			return err
-		}
+	if err := p.deleteArtifact(ctx, e.repo, desc.Digest, children, provenance); err != nil {
+		return err
 	}
 	c.State = Deleted
 	p.logger.Info("pruned", string(e.kind), e.address, "version", c.Version, "repository", e.repo, "digest", c.Digest)
 	return nil
 }
 
-// orphans finds provenance left by an interrupted prune: a fallback tag
-// whose subject no tag points at and the repository no longer holds,
-// listing only our provenance artifacts.
-func (p *pruner) orphans(ctx context.Context, e entry, others []string, tagged map[digest.Digest]bool) ([]Candidate, error) {
+// orphans finds what an interrupted prune left: a fallback tag listing
+// only our provenance, whose subject no tag points at and is either gone
+// or an index of a version the plan no longer selects (all are the
+// versions tagged).
+func (p *pruner) orphans(ctx context.Context, e entry, others []string, tagged map[digest.Digest]bool, all []*version.Version) ([]Candidate, error) {
 	if e.module {
 		return nil, nil
 	}
@@ -410,8 +421,16 @@ func (p *pruner) orphans(ctx context.Context, e entry, others []string, tagged m
 		if err != nil {
 			return out, err
 		}
+		var children []digest.Digest
 		if exists {
-			continue // an untagged index: perhaps a sync between its index and its tag
+			// An untagged index: a prune killed after the tag, or a sync
+			// between its index and its tag. Only a version the plan no
+			// longer selects is finished.
+			var v *version.Version
+			children, v = p.untaggedIndex(ctx, e, subject)
+			if v == nil || e.sel.Keeps(v, all) {
+				continue
+			}
 		}
 		raw, _, err := p.tg.Manifest(ctx, e.repo, tag)
 		if err != nil {
@@ -427,23 +446,99 @@ func (p *pruner) orphans(ctx context.Context, e entry, others []string, tagged m
 			continue // someone else's referrers: left alone
 		}
 		c := Candidate{Kind: e.kind, Address: e.address, Repository: e.repo, Tag: tag, State: Listed,
-			Reason: "provenance of " + subject.String() + ", which is gone (an interrupted prune)"}
+			Reason: "left by an interrupted prune: untagged index " + subject.String()}
+		var provenance []digest.Digest
 		for _, d := range parsed.Manifests {
+			provenance = append(provenance, d.Digest)
 			c.Provenance = append(c.Provenance, d.Digest.String())
 		}
+		if exists {
+			c.Digest = subject.String()
+			for _, d := range children {
+				c.Children = append(c.Children, d.String())
+			}
+		}
 		if p.apply {
-			for _, d := range parsed.Manifests {
-				if err := p.delete(ctx, e.repo, d.Digest, true); err != nil {
-					c.State, c.Err = Failed, fmt.Errorf("%s %s: orphan provenance %s: %w", e.kind, e.address, d.Digest, err)
-					out = append(out, c)
-					return out, err
-				}
+			var err error
+			if exists {
+				err = p.deleteArtifact(ctx, e.repo, subject, children, provenance)
+			} else {
+				err = p.deleteArtifact(ctx, e.repo, "", nil, provenance)
+			}
+			if err != nil {
+				c.State, c.Err = Failed, fmt.Errorf("%s %s: %s: %w", e.kind, e.address, c.Reason, err)
+				return append(out, c), err
 			}
 			c.State = Deleted
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// untaggedIndex reads an untagged provider index and returns its
+// platform manifests and the version their packages' file names give
+// (terraform-provider-TYPE_VERSION_OS_ARCH.zip); a nil version when it is
+// not an index of ours or says no version.
+func (p *pruner) untaggedIndex(ctx context.Context, e entry, d digest.Digest) ([]digest.Digest, *version.Version) {
+	raw, _, err := p.tg.ManifestByDigest(ctx, e.repo, d)
+	if err != nil {
+		return nil, nil
+	}
+	cmp := engine.CompareProviderIndex(raw, nil)
+	if cmp.State == item.Conflict || len(cmp.Existing.Platforms) == 0 {
+		return nil, nil
+	}
+	var children []digest.Digest
+	var v *version.Version
+	for _, key := range cmp.Existing.PlatformKeys() {
+		pm := cmp.Existing.Platforms[key]
+		children = append(children, pm.Manifest.Digest)
+		if v != nil {
+			continue
+		}
+		child, _, err := p.tg.ManifestByDigest(ctx, e.repo, pm.Manifest.Digest)
+		if err != nil {
+			continue
+		}
+		parsed, err := manifest.Parse(child)
+		if err != nil || len(parsed.Layers) != 1 {
+			continue
+		}
+		name := strings.TrimSuffix(parsed.Layers[0].Annotations[manifest.TitleAnnotation], "_"+key+".zip")
+		if i := strings.LastIndexByte(name, '_'); i >= 0 && strings.HasPrefix(name, "terraform-provider-") {
+			v, _ = manifest.ParseStrictVersion(name[i+1:])
+		}
+	}
+	return children, v
+}
+
+// deleteArtifact deletes an untagged artifact, parent first: the manifest
+// d (skipped when ""), its children, then its provenance referrers.
+func (p *pruner) deleteArtifact(ctx context.Context, repo string, d digest.Digest, children, provenance []digest.Digest) error {
+	if d != "" {
+		if err := p.delete(ctx, repo, d, false); err != nil {
+			return err
+		}
+	}
+	for _, c := range children {
+		if err := p.delete(ctx, repo, c, false); err != nil {
+			return err
+		}
+	}
+	for _, pd := range provenance {
+		if err := p.delete(ctx, repo, pd, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pruner) deleteTag(ctx context.Context, repo, tag string) error {
+	p.mu.Lock()
+	p.deletes++
+	p.mu.Unlock()
+	return p.tg.DeleteTag(ctx, repo, tag)
 }
 
 func (p *pruner) delete(ctx context.Context, repo string, d digest.Digest, referrer bool) error {

@@ -101,3 +101,9 @@ type Registry interface {
 type ManifestDeleter interface {
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest, referrer bool) error
 }
+
+// TagDeleter removes a tag and leaves its manifest. Already gone is
+// success; a registry that refuses deletes wraps [ErrDeleteForbidden].
+type TagDeleter interface {
+	DeleteTag(ctx context.Context, repo, tag string) error
+}

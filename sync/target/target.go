@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -33,6 +34,9 @@ type Target struct {
 	rc     *regclient.RegClient
 	host   string // "host:port" of a registry; empty for a layout
 	layout string // directory of the OCI layouts, one per repository; empty for a registry
+	// deleteProbes caches, per repository, whether deletes are refused
+	// (an error, or nil when allowed); see DeleteTag.
+	deleteProbes sync.Map
 }
 
 // Option configures [Open].
