@@ -14,9 +14,11 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tofu-oci-mirror
 
 # Everything: unit, integration (in-process registry, test upstream) and
-# acceptance with the real tofu binary, plus the seed corpora of the fuzz targets.
+# acceptance with the real tofu binary, plus the seed corpora of the fuzz targets;
+# then the deploy/ module's checks of the Kubernetes, systemd and Docker examples.
 test: tools
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 # Only the acceptance scenarios with the real OpenTofu CLI.
 e2e: tools
@@ -25,6 +27,7 @@ e2e: tools
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^testdata/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 # The test binaries: OpenTofu and a minimal real provider, cached under .cache/bin.
 tools:

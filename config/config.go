@@ -155,6 +155,10 @@ type Provider struct {
 	Versions string
 	// Constraints is Versions parsed.
 	Constraints Constraints
+	// Newest keeps only this many of the highest versions meeting
+	// Constraints (the plan's "newest: N"); 0, the key left out, keeps all.
+	// Select through [Provider.Selection].
+	Newest int
 	// Platforms is the effective list: the entry's own override, else the
 	// top-level default; sorted and deduplicated, never empty.
 	Platforms []Platform
@@ -173,6 +177,10 @@ type Module struct {
 	Versions string
 	// Constraints is Versions parsed.
 	Constraints Constraints
+	// Newest keeps only this many of the highest versions meeting
+	// Constraints (the plan's "newest: N"); 0, the key left out, keeps all.
+	// Select through [Module.Selection].
+	Newest int
 	// Repository is the modules template rendered for Source.
 	Repository string
 	// Line and Column locate the list item in the plan, for messages.

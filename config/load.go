@@ -453,13 +453,14 @@ func (w *walker) providers(n *yaml.Node, defaults []Platform, defaultsState list
 	var out []providerEntry
 	for i, item := range items {
 		what := fmt.Sprintf("providers[%d]", i)
-		m := w.mapping(item, what, "source", "versions", "platforms")
+		m := w.mapping(item, what, "source", "versions", "newest", "platforms")
 		if m == nil {
 			continue
 		}
 		e := providerEntry{Provider: Provider{Line: item.Line, Column: item.Column}}
 		e.Source, e.sourceOK = source(w, item, m["source"], what, ParseProviderAddr)
 		e.Versions, e.Constraints = w.versions(item, m["versions"], what, ParseProviderConstraints)
+		e.Newest = w.newest(m["newest"].value, what)
 		own, ownState := w.platforms(m["platforms"].value, what+".platforms")
 		switch {
 		case ownState == listOK && len(own) == 0:
@@ -481,13 +482,14 @@ func (w *walker) modules(n *yaml.Node) []moduleEntry {
 	var out []moduleEntry
 	for i, item := range items {
 		what := fmt.Sprintf("modules[%d]", i)
-		m := w.mapping(item, what, "source", "versions")
+		m := w.mapping(item, what, "source", "versions", "newest")
 		if m == nil {
 			continue
 		}
 		e := moduleEntry{Module: Module{Line: item.Line, Column: item.Column}}
 		e.Source, e.sourceOK = source(w, item, m["source"], what, ParseModuleAddr)
 		e.Versions, e.Constraints = w.versions(item, m["versions"], what, ParseModuleConstraints)
+		e.Newest = w.newest(m["newest"].value, what)
 		out = append(out, e)
 	}
 	return out
@@ -536,6 +538,25 @@ func (w *walker) versions(item *yaml.Node, f field, what string, parse func(stri
 		return s, Constraints{}
 	}
 	return s, c
+}
+
+// newest reads an entry's "newest: N", a whole number of at least 1; 0
+// when the key is absent (keep every version) or wrong (problem recorded).
+func (w *walker) newest(n *yaml.Node, what string) int {
+	n = resolve(n)
+	if isNull(n) {
+		return 0
+	}
+	var v int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+		w.problemf(n, "%s.newest must be a whole number of versions to keep, not %s", what, describe(n))
+		return 0
+	}
+	if v < 1 {
+		w.problemf(n, "%s.newest is %d; keep at least 1 version, or remove the key to keep every version the constraint allows", what, v)
+		return 0
+	}
+	return v
 }
 
 // maxNamedSharers bounds how many other entries one "shared repository"

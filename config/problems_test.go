@@ -56,7 +56,12 @@ var problemCases = []problemCase{
 		"mirror.yaml:6:5: unknown key \"version\" in providers[0]; did you mean \"versions\"?",
 	}},
 	{name: "unknown key in module", yaml: "version: 1\nmodules:\n  - source: terraform-aws-modules/vpc/aws\n    versions: \"~> 5.0\"\n    platforms: [linux_amd64]\n", want: []string{
-		"mirror.yaml:5:5: unknown key \"platforms\" in modules[0]; known keys: source, versions",
+		"mirror.yaml:5:5: unknown key \"platforms\" in modules[0]; known keys: source, versions, newest",
+	}},
+	{name: "newest zero, negative, text", yaml: "version: 1\nplatforms: [linux_amd64]\nproviders:\n  - source: hashicorp/aws\n    versions: \"~> 5.0\"\n    newest: 0\nmodules:\n  - source: a/b/c\n    versions: \">= 1.0\"\n    newest: \"3\"\n  - source: a/d/c\n    versions: \">= 1.0\"\n    newest: -2\n", want: []string{
+		"mirror.yaml:6:13: providers[0].newest is 0; keep at least 1 version, or remove the key to keep every version the constraint allows",
+		"mirror.yaml:10:13: modules[0].newest must be a whole number of versions to keep, not the string \"3\"",
+		"mirror.yaml:13:13: modules[1].newest is -2; keep at least 1 version, or remove the key to keep every version the constraint allows",
 	}},
 	{name: "unknown key in host", yaml: "version: 1\nupstream:\n  hosts:\n    registry.opentofu.org:\n      service:\n        providers.v1: https://proxy.example/v1/providers/\n", want: []string{
 		"mirror.yaml:5:7: unknown key \"service\" in upstream.hosts.registry.opentofu.org; did you mean \"services\"?",

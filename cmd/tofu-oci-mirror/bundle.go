@@ -26,6 +26,7 @@ func inventoryCommand() *cli.Command {
 		Usage: "record what the target holds for the plan (inside the air gap), for a differential export",
 		Flags: append(commonFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "-", Usage: "file to write, - for stdout"},
+			shardFlag(),
 		),
 		Action: runInventory,
 	}
@@ -61,6 +62,7 @@ func exportCommand() *cli.Command {
 		Usage: "write a bundle of what the inside lacks (connected side), to carry across the air gap",
 		Flags: append(append(commonFlags(),
 			&cli.StringFlag{Name: "baseline", Usage: "inventory.json from the inside; without it everything the plan names is exported"},
+			shardFlag(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "bundle file to write, - for stdout"},
 			&cli.StringFlag{Name: "max-part-size", Usage: "split the bundle into parts of at most SIZE (e.g. 4GiB, 700MB) with a part manifest"},
 			&cli.StringFlag{Name: "stage-dir", Usage: "where verified content waits until the bundle is written (default: a temp dir)"},

@@ -16,7 +16,7 @@ import (
 var errLockHeld = errors.New("another run holds the lock")
 
 func lockFlag() cli.Flag {
-	return &cli.StringFlag{Name: "lock-file", Usage: "run lock (default: the plan file's path + .lock); a second run exits at once with code 3"}
+	return &cli.StringFlag{Name: "lock-file", Usage: "run lock (default: the plan file's path + .lock, or + .shard-K-of-N.lock with --shard); a second run exits at once with code 3"}
 }
 
 // runLock is an OS file lock (flock) held for the whole run. The kernel
@@ -24,11 +24,13 @@ func lockFlag() cli.Flag {
 // killed run never blocks the next one.
 type runLock struct{ f *os.File }
 
-// acquireLock takes the lock named by --lock-file, or the one next to the plan.
+// acquireLock takes the lock named by --lock-file, or the one next to the
+// plan: PLAN.lock, or PLAN.shard-K-of-N.lock with --shard K/N, so two runs
+// of one shard exclude each other and different shards run side by side.
 func acquireLock(c *cli.Context) (*runLock, error) {
 	path := c.String("lock-file")
 	if path == "" {
-		path = c.String("config") + ".lock"
+		path = defaultLockFile(c.String("config"), c.String("shard"))
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -56,4 +58,13 @@ func acquireLock(c *cli.Context) (*runLock, error) {
 func (l *runLock) release() {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	_ = l.f.Close()
+}
+
+// defaultLockFile is the lock next to the plan file for a shard ("" or
+// "K/N" as --shard gives it, already validated by setup).
+func defaultLockFile(plan, shard string) string {
+	if k, n, ok := strings.Cut(shard, "/"); ok {
+		return fmt.Sprintf("%s.shard-%s-of-%s.lock", plan, k, n)
+	}
+	return plan + ".lock"
 }

@@ -61,6 +61,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			lockCommand(),
 			scanCommand(),
 			keysCommand(),
+			pruneCommand(),
 			versionCommand(),
 		}),
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code

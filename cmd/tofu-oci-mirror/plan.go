@@ -18,6 +18,7 @@ func planCommand() *cli.Command {
 		Usage: "show what the target lacks, without changing anything",
 		Flags: append(commonFlags(),
 			outputFlag(),
+			shardFlag(),
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when nothing is to do, 2 when work is pending, 1 on error"},
 			concurrencyFlag(),
 		),

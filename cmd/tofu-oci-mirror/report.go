@@ -26,10 +26,12 @@ func reportFlags() []cli.Flag {
 
 // runReport is the JSON a monitoring system reads after each run.
 type runReport struct {
-	Tool            string           `json:"tool"`
-	ToolVersion     string           `json:"tool_version"`
-	Command         string           `json:"command"`
-	PlanFile        string           `json:"plan_file"`
+	Tool        string `json:"tool"`
+	ToolVersion string `json:"tool_version"`
+	Command     string `json:"command"`
+	PlanFile    string `json:"plan_file"`
+	// Shard is "K/N" for a run of one shard (--shard), absent otherwise.
+	Shard           string           `json:"shard,omitempty"`
 	Target          string           `json:"target,omitempty"`
 	Start           time.Time        `json:"start"`
 	End             time.Time        `json:"end"`
@@ -55,7 +57,7 @@ func writeReports(c *cli.Context, command, target string, res *item.Run, runErr 
 		"bytes_downloaded": down, "bytes_uploaded": up,
 	}
 	if p := c.String("report"); p != "" {
-		rep := runReport{Tool: "tofu-oci-mirror", ToolVersion: toolVersion(), Command: command, PlanFile: c.String("config"), Target: target,
+		rep := runReport{Tool: "tofu-oci-mirror", ToolVersion: toolVersion(), Command: command, PlanFile: c.String("config"), Shard: c.String("shard"), Target: target,
 			Start: res.Start, End: res.End, DurationSeconds: res.End.Sub(res.Start).Seconds(), Success: runErr == nil,
 			Summary: summary, Items: res.Items, PeakRSSBytes: peakRSS()}
 		if rep.Items == nil {
@@ -73,7 +75,7 @@ func writeReports(c *cli.Context, command, target string, res *item.Run, runErr 
 		}
 	}
 	if p := c.String("metrics-file"); p != "" {
-		if err := atomicfile.WriteBytes(p, 0o644, metrics(p, command, res, summary, runErr == nil)); err != nil {
+		if err := atomicfile.WriteBytes(p, 0o644, metrics(p, command, c.String("shard"), res, summary, runErr == nil)); err != nil {
 			return fmt.Errorf("--metrics-file: %w", err)
 		}
 	}
@@ -81,10 +83,15 @@ func writeReports(c *cli.Context, command, target string, res *item.Run, runErr 
 }
 
 // metrics renders the Prometheus text format. The last success timestamp
-// survives failed runs: it is carried over from the previous file.
-func metrics(path, command string, res *item.Run, summary map[string]int64, ok bool) []byte {
+// survives failed runs: it is carried over from the previous file. A run
+// of one shard labels every series shard="K/N".
+func metrics(path, command, shard string, res *item.Run, summary map[string]int64, ok bool) []byte {
 	const lastSuccess = "tofu_oci_mirror_last_success_timestamp_seconds"
-	label := fmt.Sprintf("{command=%q}", command)
+	base := fmt.Sprintf("command=%q", command)
+	if shard != "" {
+		base += fmt.Sprintf(",shard=%q", shard)
+	}
+	label := "{" + base + "}"
 	lastOK := previousValue(path, lastSuccess+label)
 	if ok {
 		lastOK = fmt.Sprintf("%d", res.End.Unix())
@@ -95,11 +102,11 @@ func metrics(path, command string, res *item.Run, summary map[string]int64, ok b
 	}
 	metric("tofu_oci_mirror_items", "Items of the last run by final state.", "gauge")
 	for _, st := range []string{"done", "unchanged", "failed", "conflict"} {
-		fmt.Fprintf(&b, "tofu_oci_mirror_items{command=%q,state=%q} %d\n", command, st, summary[st])
+		fmt.Fprintf(&b, "tofu_oci_mirror_items{%s,state=%q} %d\n", base, st, summary[st])
 	}
 	metric("tofu_oci_mirror_bytes", "Package bytes moved by the last run.", "gauge")
-	fmt.Fprintf(&b, "tofu_oci_mirror_bytes{command=%q,direction=\"downloaded\"} %d\n", command, summary["bytes_downloaded"])
-	fmt.Fprintf(&b, "tofu_oci_mirror_bytes{command=%q,direction=\"uploaded\"} %d\n", command, summary["bytes_uploaded"])
+	fmt.Fprintf(&b, "tofu_oci_mirror_bytes{%s,direction=\"downloaded\"} %d\n", base, summary["bytes_downloaded"])
+	fmt.Fprintf(&b, "tofu_oci_mirror_bytes{%s,direction=\"uploaded\"} %d\n", base, summary["bytes_uploaded"])
 	metric("tofu_oci_mirror_run_duration_seconds", "Wall time of the last run.", "gauge")
 	fmt.Fprintf(&b, "tofu_oci_mirror_run_duration_seconds%s %.3f\n", label, res.End.Sub(res.Start).Seconds())
 	metric("tofu_oci_mirror_last_run_timestamp_seconds", "When the last run ended.", "gauge")

@@ -17,6 +17,7 @@ func syncCommand() *cli.Command {
 			concurrencyFlag(),
 			spoolDirFlag(),
 			lockFlag(),
+			shardFlag(),
 		), reportFlags()...),
 		Action: runSync,
 	}

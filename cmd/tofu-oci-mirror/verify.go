@@ -17,6 +17,7 @@ func verifyCommand() *cli.Command {
 		Flags: append(commonFlags(),
 			&cli.BoolFlag{Name: "deep", Usage: "also download every package and hash it (reads the whole mirror)"},
 			outputFlag(),
+			shardFlag(),
 			concurrencyFlag(),
 		),
 		Action: runVerify,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/hashicorp/go-version"
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
@@ -117,9 +118,10 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 	var problems []error
 	seen := map[string]string{} // repo:tag -> identity
 	var manifestBytes int64
+	carried := carriedVersions(meta)
 	for _, a := range meta.Artifacts {
 		ia := &importArtifact{Artifact: a}
-		err := admit(cfg, ia)
+		err := admit(cfg, ia, carried)
 		if err == nil {
 			err = checkBlobs(a)
 		}
@@ -146,11 +148,29 @@ func mapArtifacts(cfg *config.Config, meta *Metadata) ([]*importArtifact, error)
 	return arts, errors.Join(problems...)
 }
 
+// carriedVersions groups the versions a bundle carries by kind and
+// address ("provider registry.opentofu.org/a/b"), the set import selects
+// the newest from.
+func carriedVersions(meta *Metadata) map[string][]*version.Version {
+	out := map[string][]*version.Version{}
+	for _, a := range meta.Artifacts {
+		if v, ok := manifest.ParseStrictVersion(a.Version); ok {
+			key := string(a.Kind) + " " + strings.ToLower(a.Address)
+			out[key] = append(out[key], v)
+		}
+	}
+	return out
+}
+
 // admit checks that the plan selects the artifact (its address, and its
-// version under the entry's constraint) and renders its repository.
-func admit(cfg *config.Config, ia *importArtifact) error {
+// version under the entry's [config.Selection], the newest among the
+// versions the bundle carries for that entry) and renders its repository.
+// The export side planned with the same rule against this registry's
+// inventory, so a bundle carrying more, or older, versions of an entry
+// than its "newest" keeps was made from another plan.
+func admit(cfg *config.Config, ia *importArtifact, carried map[string][]*version.Version) error {
 	a := ia.Artifact
-	_, ok := manifest.ParseStrictVersion(a.Version)
+	v, ok := manifest.ParseStrictVersion(a.Version)
 	if !ok || manifest.Tag(a.Version) != a.Tag {
 		return fmt.Errorf("%w: version %s with tag %s", ErrFormat, printable(a.Version), printable(a.Tag))
 	}
@@ -168,6 +188,9 @@ func admit(cfg *config.Config, ia *importArtifact) error {
 			if !p.Constraints.Allows(a.Version) {
 				return fmt.Errorf("%w: version %s is outside its constraint %q (%s:%d)", ErrNotInPlan, a.Version, p.Versions, cfg.Path, p.Line)
 			}
+			if !p.Selection().Keeps(v, carried[string(a.Kind)+" "+strings.ToLower(a.Address)]) {
+				return fmt.Errorf("%w: version %s is not among the %d newest the plan keeps (%s:%d)", ErrNotInPlan, a.Version, p.Newest, cfg.Path, p.Line)
+			}
 			ia.entry, ia.repo = p, p.Repository
 			return nil
 		}
@@ -183,6 +206,9 @@ func admit(cfg *config.Config, ia *importArtifact) error {
 			}
 			if !m.Constraints.Allows(a.Version) {
 				return fmt.Errorf("%w: version %s is outside its constraint %q (%s:%d)", ErrNotInPlan, a.Version, m.Versions, cfg.Path, m.Line)
+			}
+			if !m.Selection().Keeps(v, carried[string(a.Kind)+" "+strings.ToLower(a.Address)]) {
+				return fmt.Errorf("%w: version %s is not among the %d newest the plan keeps (%s:%d)", ErrNotInPlan, a.Version, m.Newest, cfg.Path, m.Line)
 			}
 			ia.entry, ia.repo = m, m.Repository
 			return nil

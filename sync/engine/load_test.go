@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ const (
 	loadVersionsEnv         = "TOFU_OCI_MIRROR_LOAD_VERSIONS"       // provider versions in the main run (default 300)
 	loadLargeEnv            = "TOFU_OCI_MIRROR_LOAD_LARGE_SIZE"     // package size of the larger run, bytes (default 8 MiB)
 	loadLargeCountEnv       = "TOFU_OCI_MIRROR_LOAD_LARGE_VERSIONS" // provider versions of the larger run (default 4)
+	loadShardsEnv           = "TOFU_OCI_MIRROR_LOAD_SHARDS"         // processes of the main runs, --shard k/N at once (default 1: unsharded)
 	loadSmallSize           = 1 << 10
 	loadConcurrency         = 8
 	loadVersionsPerProvider = 12
@@ -99,42 +101,65 @@ func newLoadWorld(t *testing.T, bin string, versions int, size int64) *loadWorld
 	return w
 }
 
-// sync runs `tofu-oci-mirror sync` as a child process and reads its report.
-func (w *loadWorld) sync(name string) loadRun {
+// sync runs `tofu-oci-mirror sync` as shards child processes at once
+// (--shard k/shards; one unsharded process when shards is 1) and sums
+// their reports; maxRSS is the largest process's.
+func (w *loadWorld) sync(name string, shards int) loadRun {
 	w.t.Helper()
 	w.up.ResetCounts()
 	w.reg.ResetCounts()
-	report := filepath.Join(w.dir, name+".json")
-	spool := filepath.Join(w.dir, "spool")
-	if err := os.MkdirAll(spool, 0o755); err != nil {
-		w.t.Fatal(err)
+	type result struct {
+		out []byte
+		err error
 	}
-	cmd := exec.Command(w.bin, "sync", "-c", w.plan, "--concurrency", strconv.Itoa(loadConcurrency), "--no-progress",
-		"--log-level", "warn", "--spool-dir", spool, "--report", report)
+	results := make([]result, shards)
+	var wg sync.WaitGroup
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
+	for k := range shards {
+		spool := filepath.Join(w.dir, fmt.Sprintf("spool-%d", k))
+		if err := os.MkdirAll(spool, 0o755); err != nil {
+			w.t.Fatal(err)
+		}
+		args := []string{"sync", "-c", w.plan, "--concurrency", strconv.Itoa(loadConcurrency), "--no-progress",
+			"--log-level", "warn", "--spool-dir", spool, "--report", filepath.Join(w.dir, fmt.Sprintf("%s-%d.json", name, k))}
+		if shards > 1 {
+			args = append(args, "--shard", fmt.Sprintf("%d/%d", k, shards))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command(w.bin, args...).CombinedOutput()
+			results[k] = result{out, err}
+		}()
+	}
+	wg.Wait()
 	run := loadRun{wall: time.Since(start)}
-	if err != nil {
-		w.t.Fatalf("%s: %v\n%s", name, err, out)
+	for k := range shards {
+		if results[k].err != nil {
+			w.t.Fatalf("%s shard %d: %v\n%s", name, k, results[k].err, results[k].out)
+		}
+		var rep struct {
+			Summary map[string]int64 `json:"summary"`
+			// rusage's maxrss would count this test process too: the child
+			// shares its memory between fork and exec.
+			PeakRSS int64 `json:"peak_rss_bytes"`
+		}
+		raw, err := os.ReadFile(filepath.Join(w.dir, fmt.Sprintf("%s-%d.json", name, k)))
+		if err != nil || json.Unmarshal(raw, &rep) != nil || rep.PeakRSS == 0 {
+			w.t.Fatalf("%s: report: %v\n%s", name, err, raw)
+		}
+		run.maxRSS = max(run.maxRSS, rep.PeakRSS>>10)
+		run.done += int(rep.Summary["done"])
+		run.unchanged += int(rep.Summary["unchanged"])
+		run.failed += int(rep.Summary["failed"])
+		if left, _ := os.ReadDir(filepath.Join(w.dir, fmt.Sprintf("spool-%d", k))); len(left) > 0 {
+			w.t.Fatalf("%s: %d spool files left", name, len(left))
+		}
 	}
-	var rep struct {
-		Summary map[string]int64 `json:"summary"`
-		// rusage's maxrss would count this test process too: the child
-		// shares its memory between fork and exec.
-		PeakRSS int64 `json:"peak_rss_bytes"`
-	}
-	raw, err := os.ReadFile(report)
-	if err != nil || json.Unmarshal(raw, &rep) != nil || rep.PeakRSS == 0 {
-		w.t.Fatalf("%s: report: %v\n%s", name, err, raw)
-	}
-	run.maxRSS = rep.PeakRSS >> 10
-	run.done, run.unchanged, run.failed = int(rep.Summary["done"]), int(rep.Summary["unchanged"]), int(rep.Summary["failed"])
 	run.zips, run.pushes = w.up.Counts().Zip, w.reg.Counts().Pushes()
-	if left, _ := os.ReadDir(spool); len(left) > 0 {
-		w.t.Fatalf("%s: %d spool files left", name, len(left))
-	}
-	w.t.Logf("%s: %d versions x %d platforms: %d done, %d unchanged, %d failed; %d packages downloaded, %d registry writes; %s wall, max RSS %.1f MiB",
-		name, w.versions, len(loadPlatforms), run.done, run.unchanged, run.failed, run.zips, run.pushes, run.wall.Round(time.Millisecond), float64(run.maxRSS)/1024)
+	rc, uc := w.reg.Counts(), w.up.Counts()
+	w.t.Logf("%s: %d versions x %d platforms in %d process(es): %d done, %d unchanged, %d failed; %d packages downloaded, %d registry writes, %d registry requests, %d upstream versions calls; %s wall, max RSS %.1f MiB",
+		name, w.versions, len(loadPlatforms), shards, run.done, run.unchanged, run.failed, run.zips, run.pushes, rc.Total, uc.Versions, run.wall.Round(time.Millisecond), float64(run.maxRSS)/1024)
 	return run
 }
 
@@ -148,20 +173,21 @@ func TestLoadManyVersions(t *testing.T) {
 	}
 	bin := buildCLI(t)
 	versions := int(envInt(t, loadVersionsEnv, 300))
+	shards := int(envInt(t, loadShardsEnv, 1))
 
 	w := newLoadWorld(t, bin, versions, loadSmallSize)
-	first := w.sync("first")
+	first := w.sync("first", shards)
 	if first.failed != 0 || first.done != versions || first.zips != versions*len(loadPlatforms) {
 		t.Fatalf("first run: %+v, want %d versions done from %d packages", first, versions, versions*len(loadPlatforms))
 	}
-	second := w.sync("second")
+	second := w.sync("second", shards)
 	if second.unchanged != versions || second.done != 0 || second.zips != 0 || second.pushes != 0 {
 		t.Fatalf("second run is not a no-op: %+v", second)
 	}
 
 	largeSize := envInt(t, loadLargeEnv, 8<<20)
 	largeVersions := int(envInt(t, loadLargeCountEnv, 4))
-	large := newLoadWorld(t, bin, largeVersions, largeSize).sync("large packages")
+	large := newLoadWorld(t, bin, largeVersions, largeSize).sync("large packages", 1)
 	if large.failed != 0 || large.done != largeVersions {
 		t.Fatalf("large run: %+v", large)
 	}

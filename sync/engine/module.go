@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/go-version"
@@ -175,23 +174,20 @@ func planModule(ctx context.Context, e *Engine, registry string, mod config.Modu
 	if err != nil {
 		return fail(err)
 	}
-	var cands []*version.Version
+	var all []*version.Version
 	for _, s := range upVersions {
 		v, ok := manifest.ParseStrictVersion(s)
 		if !ok {
 			mp.Warnings = append(mp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", s))
 			continue
 		}
-		if mod.Constraints.Allows(s) {
-			cands = append(cands, v)
-		}
+		all = append(all, v)
 	}
+	cands := mod.Selection().Select(all)
 	if len(cands) == 0 {
 		mp.Warnings = append(mp.Warnings, fmt.Sprintf("no upstream version matches %q", mod.Versions))
 		return mp
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].LessThan(cands[j]) })
-	cands = slices.CompactFunc(cands, func(a, b *version.Version) bool { return a.Equal(b) })
 
 	tags, err := e.inventory.Tags(ctx, mod.Repository)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/sched"
@@ -133,28 +132,33 @@ func planProvider(ctx context.Context, e *Engine, prov config.Provider) Provider
 		// download for each wanted one the target lacks.
 		probe bool
 	}
-	var cands []candidate
+	var all []*version.Version
+	offeredBy := map[*version.Version]map[string]bool{}
+	unlisted := map[*version.Version]bool{} // upstream listed no platforms
 	for _, uv := range up.Versions {
 		v, ok := manifest.ParseStrictVersion(uv.Version)
 		if !ok {
 			pp.Warnings = append(pp.Warnings, fmt.Sprintf("upstream version %q is not a valid version: ignored", uv.Version))
 			continue
 		}
-		if !prov.Constraints.Allows(uv.Version) {
-			continue
-		}
 		offered := map[string]bool{}
 		for _, pl := range uv.Platforms {
 			offered[pl.String()] = true
 		}
-		cands = append(cands, candidate{v: v, offered: offered, probe: !uv.PlatformsListed})
+		all = append(all, v)
+		offeredBy[v] = offered
+		if !uv.PlatformsListed {
+			unlisted[v] = true
+		}
+	}
+	var cands []candidate
+	for _, v := range prov.Selection().Select(all) {
+		cands = append(cands, candidate{v: v, offered: offeredBy[v], probe: unlisted[v]})
 	}
 	if len(cands) == 0 {
 		pp.Warnings = append(pp.Warnings, fmt.Sprintf("no upstream version matches %q", prov.Versions))
 		return pp
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].v.LessThan(cands[j].v) })
-
 	tags, err := e.inventory.Tags(ctx, prov.Repository)
 	if err != nil {
 		return fail(err)

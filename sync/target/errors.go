@@ -22,3 +22,8 @@ var (
 	// allowlist).
 	ErrMediaTypeRefused = errors.New("the registry refused the manifest's media types")
 )
+
+// ErrDeleteForbidden reports a registry that refuses deletes (the
+// distribution registry answers 405 UNSUPPORTED unless its
+// storage.delete.enabled is true; others answer 401, 403 or 405).
+var ErrDeleteForbidden = errors.New("the registry forbids deleting manifests")

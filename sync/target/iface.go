@@ -94,3 +94,17 @@ type Registry interface {
 	Reader
 	Publisher
 }
+
+// ManifestDeleter deletes a manifest by digest. The registry drops every
+// tag that points at it; a referrer is also taken off its subject's
+// referrers list. Already gone is success; a registry that refuses
+// deletes wraps [ErrDeleteForbidden].
+type ManifestDeleter interface {
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest, referrer bool) error
+}
+
+// TagDeleter removes a tag and leaves its manifest. Already gone is
+// success; a registry that refuses deletes wraps [ErrDeleteForbidden].
+type TagDeleter interface {
+	DeleteTag(ctx context.Context, repo, tag string) error
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -37,6 +38,9 @@ type Target struct {
 	logger *slog.Logger
 	// uploads is what this run learnt about blob uploads (a body limit).
 	uploads uploads
+	// deleteProbes caches, per repository, whether deletes are refused
+	// (an error, or nil when allowed); see DeleteTag.
+	deleteProbes sync.Map
 }
 
 // Option configures [Open].

@@ -184,11 +184,11 @@ func Run(ctx context.Context, cfg *config.Config, t Target, opts ...Option) (*Re
 			wanted = append(wanted, pl.String())
 		}
 		entries = append(entries, &verifyEntry{kind: item.Provider, address: p.Source.String(), repo: p.Repository,
-			versions: p.Versions, constraints: p.Constraints, platforms: wanted})
+			versions: p.Versions, selection: p.Selection(), platforms: wanted})
 	}
 	for _, m := range cfg.Modules {
 		entries = append(entries, &verifyEntry{kind: item.Module, address: m.Source.String(), repo: m.Repository,
-			versions: m.Versions, constraints: m.Constraints, module: true})
+			versions: m.Versions, selection: m.Selection(), module: true})
 	}
 	for i, e := range entries {
 		e.order = (i + 1) << 24
@@ -237,7 +237,7 @@ type verifyEntry struct {
 	kind          item.Kind
 	address, repo string
 	versions      string // the constraint as written
-	constraints   config.Constraints
+	selection     config.Selection
 	order         int
 	platforms     []string // wanted, for providers
 	module        bool
@@ -304,11 +304,21 @@ func (v *verifier) listVersions(ctx context.Context, e *verifyEntry) {
 			s = strings.TrimPrefix(s, "v")
 		}
 		ver, ok := manifest.ParseStrictVersion(s)
-		if !ok || !e.constraints.Allows(s) {
+		if !ok || !e.selection.Constraints.Allows(s) {
 			continue // "latest", sha256-<hex> referrer tags, other versions
 		}
 		found = append(found, versionTag{tag: tag, version: s})
 		vers[tag] = ver
+	}
+	// Of the tagged versions, only those the plan selects (the newest N
+	// when it retains that many) are the plan's; older ones are prune's.
+	all := make([]*version.Version, 0, len(found))
+	for _, vt := range found {
+		all = append(all, vers[vt.tag])
+	}
+	if kept := e.selection.Select(all); len(kept) > 0 {
+		oldest := kept[0]
+		found = slices.DeleteFunc(found, func(vt versionTag) bool { return vers[vt.tag].LessThan(oldest) })
 	}
 	if len(found) == 0 {
 		v.problem(f, ProblemNothingMirrored, "nothing mirrored for %s in %s: no tag matches %q; run sync", e.address, e.repo, e.versions)
