@@ -22,6 +22,7 @@ var examples = map[string]string{
 	"scan":        "tofu-oci-mirror scan --check -c mirror.yaml ./infra",
 	"keys":        "tofu-oci-mirror keys export -c mirror.yaml keys/",
 	"keys export": "tofu-oci-mirror keys export -c mirror.yaml keys/",
+	"prune":       "tofu-oci-mirror prune -c mirror.yaml --apply --shard 0/4",
 	"version":     "tofu-oci-mirror version",
 }
 

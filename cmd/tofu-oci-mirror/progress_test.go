@@ -153,7 +153,7 @@ func TestUnknownCommand(t *testing.T) {
 		}
 		msg := stderr.String()
 		if !strings.Contains(msg, `unknown command "`+name+`"; did you mean "`) ||
-			!strings.Contains(msg, "commands: plan, sync, verify, doctor, tofurc, inventory, export, import, lock, scan, keys, version") || strings.Contains(msg, "No help topic") {
+			!strings.Contains(msg, "commands: plan, sync, verify, doctor, tofurc, inventory, export, import, lock, scan, keys, prune, version") || strings.Contains(msg, "No help topic") {
 			t.Errorf("%v: %q", args, msg)
 		}
 		if want := map[string]string{"snyc": "sync", "lokc": "lock"}[name]; want != "" && !strings.Contains(msg, `did you mean "`+want+`"?`) {
