@@ -32,7 +32,8 @@ func (m Module) Selection() Selection {
 
 // Select returns the versions of vs the rule selects, ascending and
 // without duplicates (versions equal by precedence, 1.0 and 1.0.0, count
-// once; the first one given is kept). vs is not modified; nil entries are
+// once, unless their build metadata differs; the first one given is
+// kept). vs is not modified; nil entries are
 // ignored.
 func (s Selection) Select(vs []*version.Version) []*version.Version {
 	var out []*version.Version
@@ -42,7 +43,10 @@ func (s Selection) Select(vs []*version.Version) []*version.Version {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b *version.Version) int { return a.Compare(b) })
-	out = slices.CompactFunc(out, func(a, b *version.Version) bool { return a.Equal(b) })
+	// Equal by precedence is not the same release when the build
+	// metadata differs: 1.1.0 and 1.1.0+build.5 are two versions OpenTofu
+	// can select; "v1.0.0" and "1.0.0" of a module are one.
+	out = slices.CompactFunc(out, func(a, b *version.Version) bool { return a.Equal(b) && a.Metadata() == b.Metadata() })
 	if s.Newest > 0 && len(out) > s.Newest {
 		out = out[len(out)-s.Newest:]
 	}
