@@ -338,7 +338,7 @@ func TestKubernetesCronJob(t *testing.T) {
 // dockerfileUser is the uid of the final stage's USER.
 func dockerfileUser(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile("../Dockerfile")
+	raw, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
