@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"sync"
 
@@ -470,10 +469,14 @@ func (r *run) copyPlatform(ctx context.Context, verified *provenanceCache, pp *P
 }
 
 // transfer downloads a package into a spool file, hashing as it streams
-// (the fetcher refuses a mismatch), then uploads it from the file so a
-// failed upload can be retried without downloading again. It reports ev
-// as a package to the progress function: its start, its downloaded and
-// uploaded bytes, and its end.
+// (the fetcher refuses a mismatch), and uploads it while it comes down:
+// the upload reads the spool file behind the download ([spool.Tee]), and
+// the package's last byte reaches the registry only once its digest is
+// confirmed, so a mismatch leaves no blob. A failed upload retries from
+// the spool file without downloading again, and so does an upload the
+// download's own retry voided. It reports ev as a package to the
+// progress function: its start, its downloaded and uploaded bytes, and
+// its end.
 func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderPackage, zip *descriptor.Descriptor, ev item.Package) (downloaded, uploaded int64, err error) {
 	name := fmt.Sprintf("provider %s %s %s", pkg.Provider, pkg.Version, pkg.Platform)
 	r.e.progress(item.Event{Package: &ev})
@@ -483,20 +486,75 @@ func (r *run) transfer(ctx context.Context, repo string, pkg *upstream.ProviderP
 		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	defer f.Close()
-	w := &progressWriter{f: f, report: r.e.progress, pkg: &ev}
+	tee := spool.NewTee(f, pkg.Size)
+	// One source for every attempt, so a second opening takes back what
+	// the first reported: the tee while streaming, then the spool file.
+	var complete int64 // the package's size once the spool file holds it all; set before the retry
+	uploads := reportUploads(func() (io.Reader, error) {
+		if complete > 0 {
+			return io.NewSectionReader(f, 0, complete), nil
+		}
+		size, err := tee.Size(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return io.NewSectionReader(tee, 0, size), nil
+	}, r.e.progress, &ev)
+	streamed := make(chan error, 1)
+	upCtx, cancelUpload := context.WithCancel(ctx)
+	defer cancelUpload()
+	go func() {
+		size, err := tee.Size(upCtx)
+		if err != nil {
+			streamed <- err
+			return
+		}
+		d := *zip
+		d.Size = size
+		_, err = r.copier.Blob(upCtx, repo, d, uploads, true)
+		streamed <- err
+	}()
+
+	w := &progressWriter{f: tee, report: r.e.progress, pkg: &ev}
 	sum, n, err := r.e.up.DownloadPackage(ctx, pkg, w)
+	if err == nil && sum != zip.Digest.Encoded() {
+		// The fetcher checks this too; an upload must never complete after a mismatch.
+		err = fmt.Errorf("%s: %w: got sha256 %s, signed SHA256SUMS says %s", name, upstream.ErrChecksumMismatch, sum, zip.Digest.Encoded())
+	}
+	tee.Finish(err)
 	if err != nil {
+		cancelUpload()
+		<-streamed
 		return n, 0, err
 	}
-	if sum != zip.Digest.Encoded() {
-		// The fetcher checks this too; an upload must never follow a mismatch.
-		return n, 0, fmt.Errorf("%s: %w: got sha256 %s, signed SHA256SUMS says %s", name, upstream.ErrChecksumMismatch, sum, zip.Digest.Encoded())
-	}
 	zip.Size = n
-	if _, err := r.copier.Blob(ctx, repo, *zip, reportUploads(copygraph.File(f, n), r.e.progress, &ev), true); err != nil {
+	upErr := <-streamed
+	if upErr == nil {
+		return n, n, nil
+	}
+	if ctx.Err() != nil || r.target.Check() != nil || !uploadAgain(upErr, tee) {
+		return n, 0, fmt.Errorf("%s: %w", name, upErr)
+	}
+	// The streamed upload failed for a reason that may pass (or the
+	// download's retry voided it): once more from the complete spool file.
+	r.e.logger.Info("upload failed while downloading: uploading again from the spool file", "provider", pkg.Provider, "version", pkg.Version, "platform", pkg.Platform, "reason", upErr.Error())
+	complete = n
+	if _, err := r.copier.Blob(ctx, repo, *zip, uploads, true); err != nil {
 		return n, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return n, n, nil
+}
+
+// uploadAgain says whether an upload that failed while streaming is worth
+// one more attempt from the complete spool file: when the download's
+// retry voided it, or the registry failed rather than refused (no status,
+// 5xx, 429); a refusal would be refused again.
+func uploadAgain(err error, tee *spool.Tee) bool {
+	if tee.Restarted() {
+		return true
+	}
+	st := target.RefusalOf(err).Status
+	return st == 0 || st >= 500 || st == 429
 }
 
 // pushProvenance keeps the signed SHA256SUMS, signature and key next to
@@ -552,7 +610,7 @@ func (c *provenanceCache) get(ctx context.Context, pkg *upstream.ProviderPackage
 
 // progressWriter forwards writes to the spool file and reports byte counts.
 type progressWriter struct {
-	f       *os.File
+	f       *spool.Tee
 	report  func(item.Event)
 	pkg     *item.Package
 	written int64
@@ -582,6 +640,10 @@ func (w *progressWriter) Truncate(size int64) error {
 	}
 	return w.f.Truncate(size)
 }
+
+// ExpectSize passes the answer's Content-Length on to the spool, so the
+// upload can start before the registry's size is known.
+func (w *progressWriter) ExpectSize(n int64) { w.f.ExpectSize(n) }
 
 // reportUploads wraps src so the bytes the upload reads are reported as
 // pkg's Uploaded bytes. The readers stay io.ReadSeekers, so the registry

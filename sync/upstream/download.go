@@ -19,6 +19,13 @@ type Spool interface {
 	Truncate(size int64) error
 }
 
+// SizeHinter is a destination that wants the body's size as soon as the
+// answer's headers give it (Content-Length), before the first byte: an
+// upload streaming from it can then start at once (spool.Tee is one).
+type SizeHinter interface {
+	ExpectSize(n int64)
+}
+
 // DownloadPackage streams pkg.DownloadURL into w, without credentials,
 // hashing while streaming, and returns the lower-case hex SHA-256 and byte
 // count. A hash other than pkg.SHA256, or a size other than pkg.Size (when
@@ -167,6 +174,9 @@ func (c *Client) streamOnce(ctx context.Context, u *url.URL, token string, w io.
 	limit := maxBytes
 	if wantSize >= 0 {
 		limit = min(limit, wantSize)
+	}
+	if hint, ok := w.(SizeHinter); ok && resp.ContentLength >= 0 {
+		hint.ExpectSize(resp.ContentLength)
 	}
 	h := sha256.New()
 	src := &readTracker{r: io.LimitReader(resp.Body, limit+1)}
