@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -231,9 +232,50 @@ func New(opts ...Option) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.api = c.retryClient(&http.Client{Transport: &bufferTransport{base: transport, limit: MaxJSONSize}, Jar: base.Jar, CheckRedirect: redirect, Timeout: o.timeout})
-	c.dl = c.retryClient(&http.Client{Transport: &stallTransport{base: transport, idle: o.stallTimeout}, Jar: base.Jar, CheckRedirect: redirect})
+	apiTransport, dlTransport := splitTransports(transport)
+	c.api = c.retryClient(&http.Client{Transport: &bufferTransport{base: apiTransport, limit: MaxJSONSize}, Jar: base.Jar, CheckRedirect: redirect, Timeout: o.timeout})
+	c.dl = c.retryClient(&http.Client{Transport: &stallTransport{base: dlTransport, idle: o.stallTimeout}, Jar: base.Jar, CheckRedirect: redirect})
 	return c, nil
+}
+
+// idleConnsPerHost is how many idle connections each pool keeps per host
+// (Go's default is 2): enough for every transfer and metadata call in
+// flight to find its connection again instead of paying a TCP and TLS
+// handshake, a round trip or two, per package.
+const idleConnsPerHost = 64
+
+// splitTransports returns the transports of the two pools, from the same
+// base: one for API calls, which may multiplex over HTTP/2 (they are
+// small, and many at once), and one for package downloads over HTTP/1.1,
+// a connection each, because one HTTP/2 connection would carry every
+// download at once and cap the whole run at one TCP connection's
+// bandwidth, which over an internet link is far below the total (issue
+// 15: 9x the network floor). A transport other than *http.Transport is
+// used as it is for both.
+func splitTransports(base http.RoundTripper) (api, dl http.RoundTripper) {
+	t, ok := base.(*http.Transport)
+	if !ok {
+		return base, base
+	}
+	pool := func(h2 bool) *http.Transport {
+		c := t.Clone()
+		c.MaxIdleConnsPerHost = max(c.MaxIdleConnsPerHost, idleConnsPerHost)
+		if c.MaxIdleConns > 0 {
+			c.MaxIdleConns = max(c.MaxIdleConns, 4*idleConnsPerHost)
+		}
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(h2)
+		c.Protocols = &p
+		if !h2 && c.TLSClientConfig != nil {
+			// A transport that spoke HTTP/2 already offers it in ALPN:
+			// a server choosing it would then hear HTTP/1.1.
+			c.TLSClientConfig = c.TLSClientConfig.Clone()
+			c.TLSClientConfig.NextProtos = slices.DeleteFunc(slices.Clone(c.TLSClientConfig.NextProtos), func(p string) bool { return p == "h2" })
+		}
+		return c
+	}
+	return pool(true), pool(false)
 }
 
 func normalizeHostServices(in map[string]map[string]string) (map[string]map[string]string, error) {
