@@ -69,6 +69,7 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle with this ASCII-armored OpenPGP private key (passphrase from $" + signPassphraseEnv + "); writes BUNDLE.sig"},
 			&cli.StringFlag{Name: "signature-output", Usage: "with --output -, where to write the bundle's signature"},
 			concurrencyFlag(),
+			metadataConcurrencyFlag(),
 			spoolDirFlag(),
 		), reportFlags()...),
 		Action: runExport,

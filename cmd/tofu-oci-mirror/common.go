@@ -183,6 +183,7 @@ func (e *env) target(c *cli.Context, extra ...target.Option) (*target.Target, er
 func (e *env) engineOptions(c *cli.Context, progress func(item.Event)) []engine.Option {
 	opts := []engine.Option{
 		engine.WithConcurrency(c.Int("concurrency")),
+		engine.WithMetadataConcurrency(c.Int("metadata-concurrency")),
 		engine.WithSpoolDir(c.String("spool-dir")),
 		engine.WithLogger(e.logger),
 	}
@@ -246,7 +247,14 @@ func onExit(c *cli.Context, f func()) {
 const exitFuncsKey = "exit-funcs"
 
 func concurrencyFlag() cli.Flag {
-	return &cli.IntFlag{Name: "concurrency", Value: 4, Usage: "packages transferred (and providers planned) at once"}
+	return &cli.IntFlag{Name: "concurrency", Value: 4, Usage: "packages transferred at once, each over its own connection"}
+}
+
+// metadataConcurrencyFlag bounds the small calls whose cost is the round
+// trip: versions lists, download answers, SHA256SUMS, tag lists.
+func metadataConcurrencyFlag() cli.Flag {
+	return &cli.IntFlag{Name: "metadata-concurrency", Value: engine.DefaultMetadataConcurrency,
+		Usage: "entries planned, and download answers and SHA256SUMS asked for, at once"}
 }
 
 func plural(n int, word string) string {

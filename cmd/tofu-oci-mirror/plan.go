@@ -21,6 +21,7 @@ func planCommand() *cli.Command {
 			shardFlag(),
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when nothing is to do, 2 when work is pending, 1 on error"},
 			concurrencyFlag(),
+			metadataConcurrencyFlag(),
 		),
 		Action: runPlan,
 	}

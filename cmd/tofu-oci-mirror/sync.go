@@ -15,6 +15,7 @@ func syncCommand() *cli.Command {
 		Usage: "copy what the target lacks: verified provider packages, in the layout OpenTofu reads",
 		Flags: append(append(commonFlags(),
 			concurrencyFlag(),
+			metadataConcurrencyFlag(),
 			spoolDirFlag(),
 			lockFlag(),
 			shardFlag(),

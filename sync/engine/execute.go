@@ -23,8 +23,9 @@ type run struct {
 	target *target.Breaker
 	copier *copygraph.Copier
 	prov   *target.ProvenanceStore // where provider provenance goes
-	slots  *sched.Limit
-	inPlan map[string]bool // the plan's module addresses, lower-cased
+	slots  *sched.Limit            // transfers
+	meta   *sched.Limit            // metadata calls of transfers (download answers, SHA256SUMS)
+	inPlan map[string]bool         // the plan's module addresses, lower-cased
 	// deps mirrors the registry modules packages call, for a plan with
 	// module_dependencies: rewrite; nil otherwise.
 	deps *depRun
@@ -52,6 +53,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan) *item.Run {
 	}
 	breaker := target.NewBreaker(e.publisher)
 	r := &run{e: e, target: breaker, copier: copygraph.New(breaker, nil), slots: sched.NewLimit(e.concurrency),
+		meta: sched.NewLimit(e.metadata),
 		prov: target.ProvenanceOf(e.publisher), inPlan: modulesInPlan(plan), add: add}
 	r.deps = r.dependencies(plan)
 	for _, en := range plan.entries() {
@@ -127,10 +129,20 @@ func (p *Plan) total() *item.Total {
 
 // slot takes a transfer slot, or reports the run was interrupted.
 func (r *run) slot(ctx context.Context, name string) (func(), error) {
-	if err := r.slots.Acquire(ctx); err != nil {
+	return take(ctx, r.slots, name)
+}
+
+// metaSlot takes a slot for a metadata call, or reports the run was
+// interrupted.
+func (r *run) metaSlot(ctx context.Context, name string) (func(), error) {
+	return take(ctx, r.meta, name)
+}
+
+func take(ctx context.Context, l *sched.Limit, name string) (func(), error) {
+	if err := l.Acquire(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, item.ErrInterrupted, err)
 	}
-	return r.slots.Release, nil
+	return l.Release, nil
 }
 
 // ensureEmptyConfig uploads the empty config blob every manifest we build

@@ -215,7 +215,7 @@ func planModule(ctx context.Context, e *Engine, registry string, mod config.Modu
 			missing = append(missing, &mp.Versions[i])
 		}
 	}
-	sched.Each(len(missing), e.concurrency, func(i int) { locateModule(ctx, e, mod, missing[i]) })
+	sched.Each(len(missing), e.metadata, func(i int) { locateModule(ctx, e, mod, missing[i]) })
 	for i := range mp.Versions {
 		vp := &mp.Versions[i]
 		vp.OCISource = ModuleOCISource(registry, mod.Repository, vp.Subdir, vp.Tag)

@@ -71,7 +71,7 @@ func (e *Engine) Plan(ctx context.Context, cfg *config.Config, target string) *P
 			afters = append(afters, after)
 		}
 	}
-	sched.Each(len(tasks), e.concurrency, func(i int) { tasks[i](ctx) })
+	sched.Each(len(tasks), e.metadata, func(i int) { tasks[i](ctx) })
 	for _, after := range afters {
 		after()
 	}

@@ -324,12 +324,6 @@ func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *Provide
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			release, err := r.slot(ctx, name+" "+key)
-			if err != nil {
-				copies[i] = platformCopy{platform: key, err: err}
-				return
-			}
-			defer release()
 			copies[i] = r.copyPlatform(ctx, verified, pp, vp, key)
 		}()
 	}
@@ -409,9 +403,18 @@ func (r *run) providerVersion(ctx context.Context, pp *ProviderPlan, vp *Provide
 }
 
 // copyPlatform verifies one platform package and makes sure its blob and
-// image manifest are in the target; it never writes a tag.
+// image manifest are in the target; it never writes a tag. Its metadata
+// calls (the download answer, the SHA256SUMS, whether the target has the
+// zip) hold a metadata slot, the download and upload a transfer slot.
 func (r *run) copyPlatform(ctx context.Context, verified *provenanceCache, pp *ProviderPlan, vp *ProviderVersionPlan, key string) platformCopy {
 	c := platformCopy{platform: key}
+	name := fmt.Sprintf("provider %s %s %s", pp.Address, vp.Version, key)
+	release, err := r.metaSlot(ctx, name)
+	if err != nil {
+		c.err = err
+		return c
+	}
+	defer func() { release() }()
 	fail := func(err error) platformCopy {
 		c.err = fmt.Errorf("provider %s %s %s: %w", pp.Address, vp.Version, key, err)
 		return c
@@ -450,6 +453,14 @@ func (r *run) copyPlatform(ctx context.Context, verified *provenanceCache, pp *P
 		zip = have
 		r.e.logger.Debug("package already in target", "provider", pp.Address, "version", vp.Version, "platform", key)
 	} else {
+		release()
+		release = func() {}
+		next, err := r.slot(ctx, name)
+		if err != nil {
+			c.err = err
+			return c
+		}
+		release = next
 		n, uploaded, err := r.transfer(ctx, pp.Repository, pkg, &zip, item.Package{Address: pp.Address, Version: vp.Version, Name: key, Size: pkg.Size})
 		c.downloaded, c.uploaded = n, uploaded
 		if err != nil {
