@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/bench/wan"
@@ -312,4 +313,36 @@ func (b *bench) wan() {
 	}
 	res.noopCounted.upstream, res.noopCounted.registry = w2.up.Counts(), noopCounter.counts()
 	b.rep.wan = res
+}
+
+// TestNetworkFloor checks the floor's arithmetic; it runs without
+// TOFU_BENCH.
+func TestNetworkFloor(t *testing.T) {
+	link := wan.Config{RTT: 80 * time.Millisecond, PerConnBytesPerSec: 12_000_000, TotalBytesPerSec: 100_000_000}
+	reg := wan.Config{RTT: time.Millisecond}
+	rtts := 5*80*time.Millisecond + 3*time.Millisecond
+	for _, tc := range []struct {
+		concurrency int
+		want        time.Duration
+	}{
+		{0, 6*time.Second + rtts},          // the total binds
+		{16, 6*time.Second + rtts},         // 192 MB/s of connections: still the total
+		{4, 12500*time.Millisecond + rtts}, // 48 MB/s
+		{1, 50*time.Second + rtts},         // one connection's 12 MB/s
+	} {
+		if got := networkFloor(600_000_000, link, reg, tc.concurrency); got != tc.want {
+			t.Errorf("concurrency %d: floor %v, want %v", tc.concurrency, got, tc.want)
+		}
+	}
+}
+
+func TestDefaultConcurrencyFromHelp(t *testing.T) {
+	help := `OPTIONS:
+   --metadata-concurrency value  version lists fetched at once (default: 16)
+   --concurrency value           packages transferred (and providers planned) at once (default: 6)
+`
+	m := defaultConcurrencyRE.FindStringSubmatch(help)
+	if m == nil || m[1] != "6" {
+		t.Fatalf("parsed %q from sync's help, want 6", m)
+	}
 }
