@@ -595,7 +595,9 @@ func renderWAN(w func(string, ...any), x *wanResult, runs, cpus int) {
 		fd := median(walls(wanMeasurements(x.floor)))
 		w("The **measured floor**: bench/floor over the same links with %d downloads in flight over HTTP/1.1 (one\n", floorConcurrency)
 		w("connection each; no API calls, the URLs are known beforehand, nothing verified) took **%s** (%.0f MB/s,\n", secs(fd), mbps(x.bytes, fd))
-		w("%.0f upstream connections): %.2f× the network floor.\n\n", medianOf(x.floor, upConns), fd.Seconds()/floor.Seconds())
+		w("%.0f upstream connections): %.2f× the network floor. Beyond the network floor it pays one round trip per\n", medianOf(x.floor, upConns), fd.Seconds()/floor.Seconds())
+		w("package on each connection (hidden while other connections have bandwidth to spare) and this machine's share:\n")
+		w("the registry hashing and writing every byte, TLS and the proxies on the same CPUs (see the CPU table below).\n\n")
 	}
 	if lv := x.level(x.defaultConcurrency); lv != nil && len(lv.runs) > 0 {
 		w("Runs at the default `--concurrency %d`:\n\n", x.defaultConcurrency)
