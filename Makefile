@@ -45,9 +45,9 @@ FUZZ             ?= .
 fuzz:
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZMINIMIZETIME='$(FUZZMINIMIZETIME)' FUZZ='$(FUZZ)' ./scripts/fuzz.sh
 
-# The benchmark suite of issue 7 against ORAS, regctl and the physical floor
-# (about 7 minutes on 2 idle CPUs); writes bench/RESULTS.md. BENCH_* variables
-# shrink it, see bench/README.md.
+# The benchmark suite of issue 7 against ORAS, regctl and the physical floor,
+# and issue 15's over an emulated WAN (bench/wan); writes bench/RESULTS.md.
+# BENCH_* variables shrink it, see bench/README.md.
 .PHONY: bench
 bench:
 	./scripts/build-test-tools.sh bench

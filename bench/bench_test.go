@@ -12,7 +12,8 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
 
-// TestBench is the suite behind `make bench`: workloads 1-5 of issue 7,
+// TestBench is the suite behind `make bench`: workloads 1-5 of issue 7 and
+// 6 of issue 15 (the same over an emulated wide-area link, bench/wan),
 // each tool against a fresh registry process per measured run, and the
 // report in bench/RESULTS.md (or $BENCH_OUT).
 func TestBench(t *testing.T) {
@@ -57,6 +58,10 @@ func TestBench(t *testing.T) {
 		b.memory()
 		b.save()
 	}
+	if s.enabled(6) {
+		b.wan()
+		b.save()
+	}
 	t.Logf("load average at end: %s; report: %s", loadAverage(), s.out)
 }
 
@@ -76,6 +81,9 @@ type bench struct {
 	w1Jobs  string // floor job file
 	w1Bytes int64  // sum of the zips' sizes
 	w1Zips  string // the zips on disk, for ORAS
+
+	// Workload 2's mirrored plan, shared by workload 6.
+	w2 *noopState
 }
 
 func (b *bench) dir(name string) string {
@@ -130,7 +138,7 @@ func (b *bench) prepareFirstSync() {
 	b.w1Set.publish(b.w1Up)
 	b.w1Plan = filepath.Join(b.dir("w1"), "mirror.yaml")
 	writePlan(t, b.w1Plan, b.w1Up, b.w1Set, b.reg.Host)
-	jobs := floorJobs(t, b.w1Up, b.w1Set, b.reg.Host)
+	jobs := floorJobs(t, b.w1Up, b.w1Set, b.reg.Host, b.w1Up.URL)
 	b.w1Jobs = filepath.Join(b.dir("w1"), "floor-jobs.json")
 	if err := os.WriteFile(b.w1Jobs, jobs, 0o644); err != nil {
 		t.Fatal(err)
@@ -236,27 +244,54 @@ func (b *bench) firstSync() {
 	b.rep.firstSync = res
 }
 
-// noop is workload 2: a large plan already mirrored, synced again.
-func (b *bench) noop() {
+// noopState is workload 2's mirrored plan, shared with workload 6.
+type noopState struct {
+	set      providerSet
+	up       *testupstream.Server
+	reg      *registryProc // holds every version of set, never reset
+	populate time.Duration
+}
+
+// prepareNoop publishes workload 2 upstream and mirrors it into its own
+// registry, once.
+func (b *bench) prepareNoop() *noopState {
+	if b.w2 != nil {
+		return b.w2
+	}
 	t := b.t
 	ps := providerSet{providers: b.s.w2Providers, versions: b.s.w2Versions, platforms: b.s.w2Platforms}
 	up := testupstream.New(t) // small packages: the no-op never downloads them
 	ps.publish(up)
 	reg := newRegistry(t, b.tools.registry, b.dir("registry-noop"))
-	proxy := newCountingProxy(t, reg.Host)
+	plan := filepath.Join(b.dir("w2"), "mirror-populate.yaml")
+	writePlan(t, plan, up, ps, reg.Host)
+	populate := b.cli("w2-populate", "sync", "-c", plan, "--concurrency", "16")
+	want := fmt.Sprintf("Sync: %d copied", ps.providers*ps.versions)
+	if !strings.Contains(populate.Stdout, want) {
+		t.Fatalf("populating workload 2: want %q, got %s", want, populate.Stdout)
+	}
+	b.w2 = &noopState{set: ps, up: up, reg: reg, populate: populate.Wall}
+	return b.w2
+}
+
+// unchanged is what a no-op sync of ps prints.
+func (ps providerSet) unchanged() string {
+	return fmt.Sprintf("0 copied, %d unchanged, 0 failed", ps.providers*ps.versions)
+}
+
+// noop is workload 2: a large plan already mirrored, synced again.
+func (b *bench) noop() {
+	t := b.t
+	w2 := b.prepareNoop()
+	ps, up, reg := w2.set, w2.up, w2.reg
+	proxy := newCountingProxy(t, reg.Host, false)
 	plan := filepath.Join(b.dir("w2"), "mirror.yaml")
 	writePlan(t, plan, up, ps, reg.Host)
 	counted := filepath.Join(b.dir("w2"), "mirror-counted.yaml")
 	writePlan(t, counted, up, ps, proxy.Host)
 
-	res := &noopResult{set: ps}
-	populate := b.cli("w2-populate", "sync", "-c", plan, "--concurrency", "16")
-	res.populate = populate.Wall
-	want := fmt.Sprintf("Sync: %d copied", ps.providers*ps.versions)
-	if !strings.Contains(populate.Stdout, want) {
-		t.Fatalf("populating workload 2: want %q, got %s", want, populate.Stdout)
-	}
-	unchanged := fmt.Sprintf("0 copied, %d unchanged, 0 failed", ps.providers*ps.versions)
+	res := &noopResult{set: ps, populate: w2.populate}
+	unchanged := ps.unchanged()
 	for run := range b.s.runs {
 		m := b.cli("w2-noop", "sync", "-c", plan)
 		if !strings.Contains(m.Stdout, unchanged) {

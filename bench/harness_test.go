@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/bench/wan"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testpgp"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
@@ -41,7 +42,12 @@ type settings struct {
 	w4Size int64
 	// Workload 5: the concurrency levels.
 	w5Levels []int
-	// only lists the workloads to run (1..5); empty runs all.
+	// Workload 6: the emulated wide-area link to the upstream and the
+	// concurrency levels of its first sync.
+	wanRTT                time.Duration
+	wanConnBW, wanTotalBW int64 // bytes per second
+	w6Levels              []int
+	// only lists the workloads to run (1..6); empty runs all.
 	only map[int]bool
 	// out is where the report goes.
 	out string
@@ -59,25 +65,19 @@ func loadSettings(t testing.TB) settings {
 		w2Versions:  envInt(t, "BENCH_W2_VERSIONS", 10),
 		w2Platforms: envInt(t, "BENCH_W2_PLATFORMS", 4),
 		w4Size:      envSize(t, "BENCH_W4_SIZE", 1<<30),
-		w5Levels:    []int{1, 2, 4, 8},
+		w5Levels:    envInts(t, "BENCH_W5_LEVELS", []int{1, 2, 4, 8}),
+		wanRTT:      envDuration(t, "BENCH_WAN_RTT", wan.WANDefaults().RTT),
+		wanConnBW:   envSize(t, "BENCH_WAN_CONN_BW", wan.WANDefaults().PerConnBytesPerSec),
+		wanTotalBW:  envSize(t, "BENCH_WAN_TOTAL_BW", wan.WANDefaults().TotalBytesPerSec),
+		w6Levels:    envInts(t, "BENCH_W6_LEVELS", []int{1, 4, 8, 16}),
 		only:        map[int]bool{},
 		out:         os.Getenv("BENCH_OUT"),
-	}
-	if v := os.Getenv("BENCH_W5_LEVELS"); v != "" {
-		s.w5Levels = nil
-		for _, f := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				t.Fatalf("BENCH_W5_LEVELS=%q: want a comma-separated list of positive integers", v)
-			}
-			s.w5Levels = append(s.w5Levels, n)
-		}
 	}
 	if v := os.Getenv("BENCH_ONLY"); v != "" {
 		for _, f := range strings.Split(v, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 || n > 5 {
-				t.Fatalf("BENCH_ONLY=%q: want workload numbers 1..5, comma-separated", v)
+			if err != nil || n < 1 || n > 6 {
+				t.Fatalf("BENCH_ONLY=%q: want workload numbers 1..6, comma-separated", v)
 			}
 			s.only[n] = true
 		}
@@ -106,7 +106,40 @@ func envInt(t testing.TB, name string, def int) int {
 	return n
 }
 
-// envSize reads sizes like 2MiB, 1GiB, 4096.
+// envInts reads a comma-separated list of positive integers.
+func envInts(t testing.TB, name string, def []int) []int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var ns []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a comma-separated list of positive integers", name, v)
+		}
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// envDuration reads a Go duration such as 80ms; 0 is allowed.
+func envDuration(t testing.TB, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("%s=%q: want a duration such as 80ms", name, v)
+	}
+	return d
+}
+
+// envSize reads sizes like 2MiB, 1GiB, 4096 (for bandwidths, 12MB means
+// 12 MB per second).
 func envSize(t testing.TB, name string, def int64) int64 {
 	t.Helper()
 	v := os.Getenv(name)
@@ -200,9 +233,15 @@ func bundleKey(t testing.TB) *testpgp.Key {
 }
 
 // floorJobs asks up for every package's download URL, as any client must,
-// and returns the floor program's job file content.
-func floorJobs(t testing.TB, up *testupstream.Server, ps providerSet, registry string) []byte {
+// and returns the floor program's job file content. The package URLs start
+// with base: up.URL, or the address of a proxy in front of up (the
+// questions go to up directly, so they cost no emulated round trips).
+func floorJobs(t testing.TB, up *testupstream.Server, ps providerSet, registry, base string) []byte {
 	t.Helper()
+	via, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hc := up.Client()
 	jobs := map[string]any{"registry": registry, "ca_file": up.CAFile}
 	var versions []map[string]any
@@ -224,7 +263,9 @@ func floorJobs(t testing.TB, up *testupstream.Server, ps providerSet, registry s
 				if err != nil {
 					t.Fatal(err)
 				}
-				pkgs = append(pkgs, map[string]string{"url": api.ResolveReference(rel).String(), "os": goos, "arch": goarch, "filename": answer.Filename})
+				zip := api.ResolveReference(rel)
+				zip.Scheme, zip.Host = via.Scheme, via.Host
+				pkgs = append(pkgs, map[string]string{"url": zip.String(), "os": goos, "arch": goarch, "filename": answer.Filename})
 			}
 			versions = append(versions, map[string]any{"repository": ps.repository(i), "tag": ps.version(j), "packages": pkgs})
 		}
@@ -517,7 +558,12 @@ type countingProxy struct {
 	c    registryCounts
 }
 
-func newCountingProxy(t testing.TB, registryHost string) *countingProxy {
+// newCountingProxy counts the requests it passes to the registry. With
+// keepHost false it tells the registry its own address as Host, so the
+// upload locations the registry builds from it lead past the proxy (PATCH
+// and PUT of uploads go uncounted); with keepHost true the client's Host
+// goes through and so do the uploads, which then count as BlobUpload too.
+func newCountingProxy(t testing.TB, registryHost string, keepHost bool) *countingProxy {
 	t.Helper()
 	p := &countingProxy{}
 	target := &url.URL{Scheme: "http", Host: registryHost}
@@ -528,7 +574,9 @@ func newCountingProxy(t testing.TB, registryHost string) *countingProxy {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.count(r)
 		// The registry builds absolute upload locations from Host.
-		r.Host = registryHost
+		if !keepHost {
+			r.Host = registryHost
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tofu-oci-mirror/tofu-oci-mirror/bench/wan"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
 
@@ -21,6 +22,7 @@ type report struct {
 	importBundle *importResult
 	scaling      *scalingResult
 	memory       *memoryResult
+	wan          *wanResult
 }
 
 type firstSyncRun struct{ ours, oras, floor measurement }
@@ -196,6 +198,9 @@ func (r *report) render() string {
 	if s := r.scaling; s != nil {
 		renderScaling(w, s)
 	}
+	if x := r.wan; x != nil {
+		renderWAN(w, x, r.settings.runs, r.machine.CPUs)
+	}
 	r.renderCommands(w)
 	return b.String()
 }
@@ -239,6 +244,9 @@ func (r *report) renderSummary(w func(string, ...any)) {
 			}
 		}
 		w("| 5. scaling (MB/s by --concurrency) | %s; best at %d | choose the default from data | |\n", strings.Join(parts, ", "), best)
+	}
+	if x := r.wan; x != nil {
+		renderWANSummary(w, x)
 	}
 	w("\n")
 }
@@ -395,6 +403,10 @@ func (r *report) renderCommands(w func(string, ...any)) {
 	w("tofu-oci-mirror sync -c $WORK/w4/mirror.yaml --spool-dir $WORK/w4/spool --no-progress --log-level warn\n")
 	w("tofu-oci-mirror export -c $WORK/w4/mirror.yaml --output $WORK/w4/bundle.tar --spool-dir $WORK/w4/spool --stage-dir $WORK/w4/stage --no-progress --log-level warn\n")
 	w("tofu-oci-mirror import -c $WORK/w4/mirror.yaml $WORK/w4/bundle.tar --spool-dir $WORK/w4/spool --no-progress --log-level warn\n")
+	w("# 6: over the emulated links (bench/wan proxies; the plans name their addresses)\n")
+	w("tofu-oci-mirror sync -c $WORK/w6/mirror.yaml --concurrency N --no-progress --log-level warn\n")
+	w("floor -jobs $WORK/w6/floor-jobs.json -concurrency %d\n", floorConcurrency)
+	w("tofu-oci-mirror sync -c $WORK/w6/noop.yaml --no-progress --log-level warn\n")
 	w("```\n\n")
 	if f := r.firstSync; f != nil && f.orasScript != "" {
 		w("The ORAS procedure, first version of %d (the script repeats this per version):\n\n```sh\n", f.set.providers*f.set.versions)
@@ -412,8 +424,10 @@ func (r *report) renderCommands(w func(string, ...any)) {
 	w("Settings (environment variables of `make bench`; defaults are issue 7's sizes): BENCH_RUNS=%d,\n", r.settings.runs)
 	w("BENCH_W1_PROVIDERS=%d, BENCH_W1_VERSIONS=%d, BENCH_W1_PLATFORMS=%d, BENCH_W1_SIZE=%d, BENCH_W2_PROVIDERS=%d,\n",
 		r.settings.w1Providers, r.settings.w1Versions, r.settings.w1Platforms, r.settings.w1Size, r.settings.w2Providers)
-	w("BENCH_W2_VERSIONS=%d, BENCH_W2_PLATFORMS=%d, BENCH_W4_SIZE=%d, BENCH_W5_LEVELS=%s.\n",
+	w("BENCH_W2_VERSIONS=%d, BENCH_W2_PLATFORMS=%d, BENCH_W4_SIZE=%d, BENCH_W5_LEVELS=%s,\n",
 		r.settings.w2Versions, r.settings.w2Platforms, r.settings.w4Size, joinInts(r.settings.w5Levels))
+	w("BENCH_WAN_RTT=%v, BENCH_WAN_CONN_BW=%d, BENCH_WAN_TOTAL_BW=%d, BENCH_W6_LEVELS=%s.\n",
+		r.settings.wanRTT, r.settings.wanConnBW, r.settings.wanTotalBW, joinInts(r.settings.w6Levels))
 }
 
 // scriptHead is the first lines of a generated script after its preamble,
@@ -467,4 +481,196 @@ func joinInts(xs []int) string {
 		s = append(s, fmt.Sprint(x))
 	}
 	return strings.Join(s, ",")
+}
+
+// wanMeasurements is the runs' process measurements.
+func wanMeasurements(runs []wanRun) []measurement {
+	var ms []measurement
+	for _, r := range runs {
+		ms = append(ms, r.m)
+	}
+	return ms
+}
+
+// medianOf is the median of the runs' values of f.
+func medianOf(runs []wanRun, f func(wanRun) float64) float64 {
+	var xs []float64
+	for _, r := range runs {
+		xs = append(xs, f(r))
+	}
+	return median(xs)
+}
+
+func upConns(r wanRun) float64 { return float64(r.up.Accepted) }
+
+// versionCount is the number of provider versions in a set.
+func (ps providerSet) versionCount() int { return ps.providers * ps.versions }
+
+func perVersion(n int, ps providerSet) float64 {
+	return float64(n) / float64(max(ps.versionCount(), 1))
+}
+
+func renderWANSummary(w func(string, ...any), x *wanResult) {
+	floor := networkFloor(x.bytes, x.link, x.regLink, 0)
+	if lv := x.level(x.defaultConcurrency); lv != nil && len(lv.runs) > 0 {
+		d := median(walls(wanMeasurements(lv.runs)))
+		ratio := d.Seconds() / floor.Seconds()
+		best, bestD := 0, time.Duration(0)
+		for _, l := range x.levels {
+			if m := median(walls(wanMeasurements(l.runs))); bestD == 0 || m < bestD {
+				best, bestD = l.concurrency, m
+			}
+		}
+		w("| 6. first sync over the WAN (%s), %s | tofu-oci-mirror at the default `--concurrency %d`: %s (%.0f MB/s, %.0f upstream connections); network floor %s: **%.2f×** (best: %.2f× at %d) | within 1.25× of the network floor | %s |\n",
+			x.link, mib(x.bytes), x.defaultConcurrency, secs(d), mbps(x.bytes, d), medianOf(lv.runs, upConns), secs(floor), ratio,
+			bestD.Seconds()/floor.Seconds(), best, yesNo(ratio <= 1.25))
+	}
+	var parts []string
+	for _, l := range x.levels {
+		parts = append(parts, fmt.Sprintf("%d: %.0f", l.concurrency, mbps(x.bytes, median(walls(wanMeasurements(l.runs))))))
+	}
+	w("| 6. scaling over the WAN (MB/s by --concurrency) | %s (link total %.0f MB/s) | choose the default from data | |\n", strings.Join(parts, ", "), float64(x.link.TotalBytesPerSec)/1e6)
+	if len(x.noopRuns) > 0 {
+		d := median(walls(wanMeasurements(x.noopRuns)))
+		fc, nc := x.firstCounted, x.noopCounted
+		w("| 6. nightly no-op over the WAN, %d versions | **%s** wall at %v RTT; requests per version: first sync %.1f upstream + %.1f registry, no-op %.2f + %.2f | < 5 s | %s |\n",
+			x.noopSet.versionCount(), secs(d), x.link.RTT,
+			perVersion(fc.upstream.Total, x.set), perVersion(fc.registry.Total, x.set),
+			perVersion(nc.upstream.Total, x.noopSet), perVersion(nc.registry.Total, x.noopSet), yesNo(d < 5*time.Second))
+	}
+}
+
+func renderWAN(w func(string, ...any), x *wanResult, runs, cpus int) {
+	ps := x.set
+	floor := networkFloor(x.bytes, x.link, x.regLink, 0)
+	w("## 6. Over a wide-area link\n\n")
+	w("Workloads 1 and 2 again over emulated links, shaping TCP proxies on 127.0.0.1 (bench/wan):\n\n")
+	w("- to the test upstream, a wide-area link like release assets fetched from a data centre: %s;\n", x.link)
+	w("- to the registry, the local network: %s.\n\n", x.regLink)
+	w("The upstream offers HTTP/2 and HTTP/1.1 by ALPN, as GitHub and registry.opentofu.org do, and hands out URLs\n")
+	w("under its proxy's address, so every request crosses the link. A proxy delays each direction by RTT/2, makes a\n")
+	w("new connection wait one RTT (SYN, SYN-ACK) and paces bytes through a bucket per connection and one shared by\n")
+	w("all; it does not model loss, TCP slow start or jitter, so a real link of these figures is no faster.\n\n")
+
+	w("### First sync\n\n")
+	w("Workload 1: %d providers × %d versions × %d platforms = %d packages of %s (zips of %s), into an empty\n",
+		ps.providers, ps.versions, ps.platforms, ps.packages(), mib(x.set.platformsSize(x.bytes)), mib(x.bytes))
+	w("registry at each `--concurrency`: %d run(s) at the CLI's default (%d), one at each other level to keep the suite\n", runs, x.defaultConcurrency)
+	w("short (a transfer capped by the link varies little). \"Connections\" is the TCP connections each link accepted:\n")
+	w("with HTTP/2 one connection can carry every download, and then its %s cap is the sync's. The floor\n", rateString(x.link.PerConnBytesPerSec))
+	w("at a level is the network floor with at most that many connections' bandwidth.\n\n")
+	w("| --concurrency | runs | tofu-oci-mirror | MB/s | upstream connections | registry connections | floor at this level | ours ÷ floor here | ours ÷ network floor |\n")
+	w("|---|---|---|---|---|---|---|---|---|\n")
+	for _, lv := range x.levels {
+		d := median(walls(wanMeasurements(lv.runs)))
+		fl := networkFloor(x.bytes, x.link, x.regLink, lv.concurrency)
+		mark := ""
+		if lv.concurrency == x.defaultConcurrency {
+			mark = " (default)"
+		}
+		w("| %d%s | %d | %s | %.0f | %.0f | %.0f | %s | %.2f | %.2f |\n", lv.concurrency, mark, len(lv.runs), secs(d), mbps(x.bytes, d),
+			medianOf(lv.runs, upConns), medianOf(lv.runs, func(r wanRun) float64 { return float64(r.reg.Accepted) }),
+			secs(fl), d.Seconds()/fl.Seconds(), d.Seconds()/floor.Seconds())
+	}
+	w("\n")
+
+	w("The **network floor**: the zips' %s at the link's total %s = %s, plus the round trips no client can\n",
+		mib(x.bytes), rateString(x.link.TotalBytesPerSec), secs(networkFloor(x.bytes, wan.Config{TotalBytesPerSec: x.link.TotalBytesPerSec}, wan.Config{}, 0)))
+	w("avoid before the last byte is in, one after the other:\n\n")
+	w("| round trip | link | time |\n|---|---|---|\n")
+	for _, step := range criticalPath {
+		name, rtt := "upstream", x.link.RTT
+		if step.registry {
+			name, rtt = "registry", x.regLink.RTT
+		}
+		w("| %s | %s | %v |\n", step.what, name, rtt)
+	}
+	w("| **network floor** | | **%s** |\n\n", secs(floor))
+	w("Left out, because they overlap the transfer:\n\n")
+	for _, s := range notOnCriticalPath {
+		w("- %s\n", s)
+	}
+	w("\n")
+	if len(x.floor) > 0 {
+		fd := median(walls(wanMeasurements(x.floor)))
+		w("The **measured floor**: bench/floor over the same links with %d downloads in flight over HTTP/1.1 (one\n", floorConcurrency)
+		w("connection each; no API calls, the URLs are known beforehand, nothing verified) took **%s** (%.0f MB/s,\n", secs(fd), mbps(x.bytes, fd))
+		w("%.0f upstream connections): %.2f× the network floor. Beyond the network floor it pays one round trip per\n", medianOf(x.floor, upConns), fd.Seconds()/floor.Seconds())
+		w("package on each connection (hidden while other connections have bandwidth to spare) and this machine's share:\n")
+		w("the registry hashing and writing every byte, TLS and the proxies on the same CPUs (see the CPU table below).\n\n")
+	}
+	if lv := x.level(x.defaultConcurrency); lv != nil && len(lv.runs) > 0 {
+		w("Runs at the default `--concurrency %d`:\n\n", x.defaultConcurrency)
+		w("| run | tofu-oci-mirror | upstream connections | bytes down the link | floor (%d connections) |\n|---|---|---|---|---|\n", floorConcurrency)
+		for i, r := range lv.runs {
+			fl := "–"
+			if i < len(x.floor) {
+				fl = fmt.Sprintf("%s over %d connections", secs(x.floor[i].m.Wall), x.floor[i].up.Accepted)
+			}
+			w("| %d | %s | %d | %s | %s |\n", i+1, secs(r.m.Wall), r.up.Accepted, mib(r.up.Down), fl)
+		}
+		w("\n")
+		names := []string{"tofu-oci-mirror", "floor"}
+		cols := [][]measurement{wanMeasurements(lv.runs)}
+		if len(x.floor) > 0 {
+			cols = append(cols, wanMeasurements(x.floor))
+		}
+		renderCPU(w, cpus, names[:len(cols)], cols...)
+		w("(The test upstream's column is this process: the upstream and both links' proxies.)\n\n")
+	}
+
+	w("### Nightly no-op\n\n")
+	if len(x.noopRuns) > 0 {
+		nps := x.noopSet
+		w("Workload 2's plan (%d providers × %d versions × %d platforms), already mirrored (populated over loopback in %s),\n",
+			nps.providers, nps.versions, nps.platforms, secs(x.noopPopulate))
+		w("synced again with the defaults, the upstream across the WAN link and the registry across the LAN link.\n\n")
+		w("| run | wall | upstream connections | registry connections |\n|---|---|---|---|\n")
+		for i, r := range x.noopRuns {
+			w("| %d | %s | %d | %d |\n", i+1, secs(r.m.Wall), r.up.Accepted, r.reg.Accepted)
+		}
+		w("| **median** | **%s** | | |\n\n", secs(median(walls(wanMeasurements(x.noopRuns)))))
+	}
+
+	w("### Requests per version\n\n")
+	w("One more run of each, every request counted (the test upstream counts its own; a counting proxy between the\n")
+	w("LAN link and the registry counts the registry's, uploads included). At %v a round trip, each request that\n", x.link.RTT)
+	w("cannot overlap another costs that much.\n\n")
+	fc, nc := x.firstCounted, x.noopCounted
+	fv, nv := x.set, x.noopSet
+	w("| server | request | first sync (%d versions) | per version | no-op (%d versions) | per version |\n|---|---|---|---|---|---|\n", fv.versionCount(), nv.versionCount())
+	row := func(server, what string, a, b int) {
+		w("| %s | %s | %d | %.2f | %d | %.2f |\n", server, what, a, perVersion(a, fv), b, perVersion(b, nv))
+	}
+	fu, nu, fg, ng := fc.upstream, nc.upstream, fc.registry, nc.registry
+	row("upstream", "service discovery", fu.Discovery, nu.Discovery)
+	row("upstream", "`versions`", fu.Versions, nu.Versions)
+	row("upstream", "download API", fu.Download, nu.Download)
+	row("upstream", "zip", fu.Zip, nu.Zip)
+	row("upstream", "SHA256SUMS, signature", fu.SHASums+fu.Signature, nu.SHASums+nu.Signature)
+	row("upstream", "other", fu.Other, nu.Other)
+	row("upstream", "**total**", fu.Total, nu.Total)
+	row("registry", "`/v2/` version check", fg.Ping, ng.Ping)
+	row("registry", "tag list (pages)", fg.TagList, ng.TagList)
+	row("registry", "manifest GET, HEAD", fg.ManifestGet+fg.ManifestHead, ng.ManifestGet+ng.ManifestHead)
+	row("registry", "manifest PUT", fg.ManifestPut, ng.ManifestPut)
+	row("registry", "blob HEAD, GET", fg.BlobHead+fg.BlobGet, ng.BlobHead+ng.BlobGet)
+	row("registry", "blob uploads (POST, PATCH, PUT)", fg.BlobUpload, ng.BlobUpload)
+	row("registry", "referrers, other", fg.Referrers+fg.Other, ng.Referrers+ng.Other)
+	row("registry", "**total**", fg.Total, ng.Total)
+	w("| links | upstream TCP connections | %d | | %d | |\n", fc.run.up.Accepted, nc.run.up.Accepted)
+	w("| links | registry TCP connections | %d | | %d | |\n\n", fc.run.reg.Accepted, nc.run.reg.Accepted)
+	w("The counted runs took %s (first sync, `--concurrency %d`) and %s (no-op).\n\n", secs(fc.run.m.Wall), x.defaultConcurrency, secs(nc.run.m.Wall))
+}
+
+// platformsSize is the average zip size of the set, for the description.
+func (ps providerSet) platformsSize(total int64) int64 {
+	return total / int64(max(ps.packages(), 1))
+}
+
+func rateString(n int64) string {
+	if n <= 0 {
+		return "unlimited bandwidth"
+	}
+	return fmt.Sprintf("%.0f MB/s", float64(n)/1e6)
 }

@@ -112,9 +112,15 @@ type floor struct {
 	bytes       atomic.Int64
 }
 
+// newFloor speaks HTTP/1.1 to both sides even where the upstream offers
+// HTTP/2: one connection per download in flight, so parallel downloads add
+// up on a link that caps each connection's bandwidth, rather than sharing
+// one multiplexed connection.
 func newFloor(jobs jobFile, concurrency int) (*floor, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * concurrency
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetHTTP1(true)
 	if jobs.CAFile != "" {
 		pem, err := os.ReadFile(jobs.CAFile)
 		if err != nil {

@@ -95,23 +95,29 @@ func passUntil(w http.ResponseWriter, r *http.Request, honest http.Handler, afte
 // included) and the first afterBytes bytes of the body, then resets the
 // TCP connection (RST, no TLS close_notify), as a dying load balancer
 // would. A negative afterBytes resets it before the status line, so the
-// client sees a connection error rather than a short body.
+// client sees a connection error rather than a short body. Over HTTP/2,
+// where the connection carries other requests too, it resets the stream
+// (RST_STREAM) instead: the client sees the same error for this request.
 func DropConnection(afterBytes int64) Misbehavior {
 	return func(w http.ResponseWriter, r *http.Request, honest http.Handler) {
 		if afterBytes < 0 {
-			reset(w)
+			reset(w, r)
 			return
 		}
 		passUntil(w, r, honest, afterBytes, func() {
 			_ = http.NewResponseController(w).Flush()
-			reset(w)
+			reset(w, r)
 		})
 	}
 }
 
 // reset hijacks the connection and closes it with SO_LINGER 0, so the
-// kernel sends RST.
-func reset(w http.ResponseWriter) {
+// kernel sends RST; an HTTP/2 request cannot be hijacked, so its stream
+// is aborted, which net/http answers with RST_STREAM.
+func reset(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor >= 2 {
+		panic(http.ErrAbortHandler)
+	}
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(fmt.Sprintf("testupstream: cannot hijack the connection to drop it: %v", err))

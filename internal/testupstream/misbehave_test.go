@@ -161,3 +161,52 @@ func TestMisbehaviors(t *testing.T) {
 		}
 	})
 }
+
+// Over HTTP/2 a cut answer still reaches the client as an error, never as
+// a complete body, and the connection survives for other requests.
+func TestMisbehaviorsOverHTTP2(t *testing.T) {
+	s := testupstream.New(t, testupstream.WithPackageSize(64<<10))
+	s.AddProvider("acme", "thing", "1.0.0")
+	zipSize := int64(len(s.Zip("acme", "thing", "1.0.0", "linux_amd64")))
+	hc := h2Client(s)
+	get := func(t *testing.T) (*http.Response, []byte, error) {
+		t.Helper()
+		resp, err := hc.Get(s.URL + zipPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("got %s, want HTTP/2", resp.Proto)
+		}
+		body, err := io.ReadAll(resp.Body)
+		return resp, body, err
+	}
+	for _, tc := range []struct {
+		name string
+		m    testupstream.Misbehavior
+	}{
+		{"dropped mid-body", testupstream.DropConnection(1000)},
+		{"truncated body", testupstream.TruncateBody(1000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.MisbehaveNext(zipPath, 1, tc.m)
+			resp, body, err := get(t)
+			if resp == nil || resp.StatusCode != http.StatusOK || resp.ContentLength != zipSize {
+				t.Fatalf("want the honest status and Content-Length, got %+v (%v)", resp, err)
+			}
+			if err == nil || int64(len(body)) > 1000 {
+				t.Fatalf("read %d bytes, err %v; want at most 1000 and an error", len(body), err)
+			}
+			if _, body, err := get(t); err != nil || int64(len(body)) != zipSize {
+				t.Fatalf("the next request: %d bytes, %v; want the whole zip", len(body), err)
+			}
+		})
+	}
+	t.Run("dropped before the status line", func(t *testing.T) {
+		s.MisbehaveNext(zipPath, 1, testupstream.DropConnection(-1))
+		if resp, _, err := get(t); err == nil {
+			t.Fatalf("want a stream error, got status %d", resp.StatusCode)
+		}
+	})
+}

@@ -454,12 +454,12 @@ func (s *Server) providerDownload(r *http.Request) (downloadResponse, bool) {
 		Filename:            p.filename,
 		DownloadURL:         strings.Repeat("../", downloadDepth) + dir + p.filename,
 		ShasumsURL:          "/" + dir + sums,
-		ShasumsSignatureURL: s.URL + "/" + dir + sums + ".sig",
+		ShasumsSignatureURL: s.advertised + "/" + dir + sums + ".sig",
 		Shasum:              advertisedSum(p),
 		Packages:            map[string]packageInfo{},
 	}
 	if p.tamper == TamperSignature {
-		resp.ShasumsSignatureURL = s.URL + "/" + dir + "corrupt/" + sums + ".sig"
+		resp.ShasumsSignatureURL = s.advertised + "/" + dir + "corrupt/" + sums + ".sig"
 	}
 	key := keyInfo{id: s.KeyID, armored: s.ArmoredPublicKey}
 	switch p.tamper {

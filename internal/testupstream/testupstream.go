@@ -36,7 +36,8 @@ import (
 // change.
 type Server struct {
 	// URL is the base URL, "https://127.0.0.1:PORT" ("http://" with
-	// WithPlainHTTP), without a trailing slash.
+	// WithPlainHTTP), without a trailing slash. Absolute URLs the server
+	// hands out start with it unless AdvertiseURL says otherwise.
 	URL string
 	// Host is "127.0.0.1:PORT".
 	Host string
@@ -79,6 +80,10 @@ type Server struct {
 	counts    UpstreamCounts
 	requests  []RecordedRequest
 
+	// advertised is the base of the absolute URLs the server hands out;
+	// URL unless AdvertiseURL changed it. Guarded by mu.
+	advertised string
+
 	// closing is closed before the server shuts down, releasing handlers
 	// that Stall or Hang holds.
 	closing chan struct{}
@@ -100,6 +105,7 @@ type options struct {
 	key         *openpgp.Entity
 	expiredKey  bool
 	noPlatforms bool
+	noHTTP2     bool
 }
 
 // DefaultPackageSize is the size of the pseudo-random provider binary inside
@@ -110,6 +116,11 @@ const DefaultPackageSize = 4 << 10
 // answer, as some private registries do; OpenTofu never reads the field and
 // asks the download endpoint per platform instead.
 func WithoutPlatformsInVersions() Option { return func(o *options) { o.noPlatforms = true } }
+
+// WithoutHTTP2 offers only HTTP/1.1 over TLS. By default the server
+// offers HTTP/2 and HTTP/1.1 by ALPN, as GitHub and registry.opentofu.org
+// do; a client that asks for neither (or only HTTP/1.1) gets HTTP/1.1.
+func WithoutHTTP2() Option { return func(o *options) { o.noHTTP2 = true } }
 
 // WithPlainHTTP serves plain HTTP instead of HTTPS.
 func WithPlainHTTP() Option { return func(o *options) { o.plainHTTP = true } }
@@ -175,9 +186,16 @@ func New(t testing.TB, opts ...Option) *Server {
 		s.CAFile = s.ca.File
 		s.CACertPEM = s.ca.CertPEM
 		s.srv.TLS = s.ca.ServerTLSConfig(t)
+		s.srv.TLS.NextProtos = []string{"h2", "http/1.1"}
+		if s.opts.noHTTP2 {
+			s.srv.TLS.NextProtos = []string{"http/1.1"}
+		} else {
+			s.srv.EnableHTTP2 = true
+		}
 		s.srv.StartTLS()
 	}
 	s.URL = s.srv.URL
+	s.advertised = s.URL
 	s.Host = strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
 	t.Cleanup(s.srv.Close)
 	// Cleanups run last-in first-out: held handlers return before Close
@@ -241,12 +259,38 @@ func armoredPublicKey(t testing.TB, e *openpgp.Entity) string {
 }
 
 // Services returns absolute service URLs for this server, as a CLI config
-// host override would list them.
+// host override would list them; they start with the advertised base URL
+// (see AdvertiseURL).
 func (s *Server) Services() map[string]string {
+	base := s.AdvertisedURL()
 	return map[string]string{
-		"providers.v1": s.URL + "/v1/providers/",
-		"modules.v1":   s.URL + "/v1/modules/",
+		"providers.v1": base + "/v1/providers/",
+		"modules.v1":   base + "/v1/modules/",
 	}
+}
+
+// AdvertiseURL makes the absolute URLs the server hands out from now on
+// (shasums_signature_url in download answers, Services) start with base,
+// e.g. "https://127.0.0.1:PORT" of a TCP proxy in front of the server, so
+// a client that follows them stays behind the proxy. Relative URLs
+// (download_url, shasums_url, discovery) need no change: the client
+// resolves them against the address it asked. Module locations are what
+// the caller registered. An empty base restores URL.
+func (s *Server) AdvertiseURL(base string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advertised = strings.TrimSuffix(base, "/")
+	if s.advertised == "" {
+		s.advertised = s.URL
+	}
+}
+
+// AdvertisedURL is the base of the absolute URLs the server hands out:
+// URL, or what AdvertiseURL set.
+func (s *Server) AdvertisedURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advertised
 }
 
 // SetDiscovery replaces the /.well-known/terraform.json document; nil makes

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -516,5 +518,107 @@ func TestServicesOverride(t *testing.T) {
 	}
 	if s.Counts().Discovery != 0 {
 		t.Error("the override should need no discovery")
+	}
+}
+
+// h2Client asks for HTTP/2 by ALPN, as http.DefaultTransport does.
+func h2Client(s *testupstream.Server) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig(), ForceAttemptHTTP2: true}}
+}
+
+func TestHTTP2(t *testing.T) {
+	proto := func(t *testing.T, hc *http.Client, u string) string {
+		t.Helper()
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.Proto
+	}
+	s := testupstream.New(t)
+	disco := s.URL + "/.well-known/terraform.json"
+	if got := proto(t, h2Client(s), disco); got != "HTTP/2.0" {
+		t.Errorf("a client offering h2 got %s, want HTTP/2.0", got)
+	}
+	if got := proto(t, s.Client(), disco); got != "HTTP/1.1" {
+		t.Errorf("a client offering only HTTP/1.1 got %s", got)
+	}
+	old := testupstream.New(t, testupstream.WithoutHTTP2())
+	if got := proto(t, h2Client(old), old.URL+"/.well-known/terraform.json"); got != "HTTP/1.1" {
+		t.Errorf("WithoutHTTP2: a client offering h2 got %s, want HTTP/1.1", got)
+	}
+}
+
+// forward relays TCP connections on a new 127.0.0.1 port to target, and
+// counts the connections it accepted.
+func forward(t *testing.T, target string) (addr string, accepted func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// AdvertiseURL keeps a client that follows the server's URLs behind a
+// proxy: nothing it fetches goes to the server's own address.
+func TestAdvertiseURL(t *testing.T) {
+	s := testupstream.New(t)
+	s.AddProvider("acme", "thing", "1.0.0", "linux_amd64")
+	addr, accepted := forward(t, s.Host)
+	base := "https://" + addr
+	s.AdvertiseURL(base + "/")
+	if got := s.AdvertisedURL(); got != base {
+		t.Errorf("AdvertisedURL = %q, want %q", got, base)
+	}
+	if got := s.Services()["providers.v1"]; got != base+"/v1/providers/" {
+		t.Errorf("providers.v1 = %q, want it under %s", got, base)
+	}
+	// The certificate names 127.0.0.1, so any port verifies. One
+	// connection at a time: every request must have gone through forward.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.TLSConfig(), MaxConnsPerHost: 1}}
+	c := client{t: t, hc: hc}
+	zipBytes, dl, err := c.install(base, "acme", "thing", "1.0.0", "linux", "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dl.ShasumsSignatureURL, base+"/") {
+		t.Errorf("shasums_signature_url %q is not under %s", dl.ShasumsSignatureURL, base)
+	}
+	if !bytes.Equal(zipBytes, s.Zip("acme", "thing", "1.0.0", "linux_amd64")) {
+		t.Error("the zip fetched through the proxy differs")
+	}
+	if got := s.Counts().Total; got != 5 || accepted() < 1 {
+		t.Errorf("%d requests over %d proxied connections, want 5 over at least 1", got, accepted())
+	}
+	hc.CloseIdleConnections()
+	s.AdvertiseURL("")
+	if got := s.Services()["providers.v1"]; got != s.URL+"/v1/providers/" {
+		t.Errorf("after AdvertiseURL(\"\"): providers.v1 = %q, want it under %s", got, s.URL)
 	}
 }
