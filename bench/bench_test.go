@@ -33,6 +33,7 @@ func TestBench(t *testing.T) {
 	b.rep.machine = describeMachine(root)
 	t.Logf("load average at start: %s (nproc %d)", b.rep.machine.LoadStart, b.rep.machine.CPUs)
 	b.tools = buildTools(t, root, b.dir("bin"))
+	b.rep.concurrency = defaultConcurrency(b.tools.cli)
 	b.reg = newRegistry(t, b.tools.registry, b.dir("registry"))
 
 	if s.enabled(2) {
@@ -229,7 +230,7 @@ func (b *bench) firstSync() {
 			func() {
 				b.reg.reset(t)
 				r.floor = measured(b.reg, func() measurement {
-					return execute(t, b.log("w1-floor"), nil, b.tools.floor, "-jobs", b.w1Jobs, "-concurrency", "4")
+					return execute(t, b.log("w1-floor"), nil, b.tools.floor, "-jobs", b.w1Jobs, "-concurrency", strconv.Itoa(b.rep.concurrency))
 				})
 				if run == 0 {
 					b.complete(b.w1Plan, "the floor")

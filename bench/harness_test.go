@@ -65,7 +65,7 @@ func loadSettings(t testing.TB) settings {
 		w2Versions:  envInt(t, "BENCH_W2_VERSIONS", 10),
 		w2Platforms: envInt(t, "BENCH_W2_PLATFORMS", 4),
 		w4Size:      envSize(t, "BENCH_W4_SIZE", 1<<30),
-		w5Levels:    envInts(t, "BENCH_W5_LEVELS", []int{1, 2, 4, 8}),
+		w5Levels:    envInts(t, "BENCH_W5_LEVELS", []int{1, 4, 8, 16}),
 		wanRTT:      envDuration(t, "BENCH_WAN_RTT", wan.WANDefaults().RTT),
 		wanConnBW:   envSize(t, "BENCH_WAN_CONN_BW", wan.WANDefaults().PerConnBytesPerSec),
 		wanTotalBW:  envSize(t, "BENCH_WAN_TOTAL_BW", wan.WANDefaults().TotalBytesPerSec),

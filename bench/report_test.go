@@ -23,6 +23,9 @@ type report struct {
 	scaling      *scalingResult
 	memory       *memoryResult
 	wan          *wanResult
+	// concurrency is the CLI's default --concurrency, which workload 1's
+	// floor uses too.
+	concurrency int
 }
 
 type firstSyncRun struct{ ours, oras, floor measurement }
@@ -256,13 +259,13 @@ func (r *report) renderFirstSync(w func(string, ...any), f *firstSyncResult) {
 	w("## 1. First sync\n\n")
 	w("%d providers × %d versions × %d platforms = %d packages of %s (zips of %s in all), into an empty registry.\n\n",
 		ps.providers, ps.versions, ps.platforms, ps.packages(), mib(f.size), mib(f.bytes))
-	w("- **tofu-oci-mirror** `sync` (default `--concurrency 4`): per version, the download API call, `SHA256SUMS` and\n")
+	w("- **tofu-oci-mirror** `sync` (default `--concurrency %d`): per version, the download API call, `SHA256SUMS` and\n", r.concurrency)
 	w("  its signature verified, each zip downloaded over HTTPS into a spool file while hashed, uploaded, manifests,\n")
 	w("  index, provenance referrer, tag.\n")
 	w("- **ORAS procedure** over the same zips already on disk, one command at a time as the docs show it: per version,\n")
 	w("  `oras push` of each platform's zip into an OCI layout, `oras manifest index create`, `oras cp` to the registry.\n")
 	w("- **floor** (bench/floor): the same bytes downloaded over loopback from the test upstream and streamed straight\n")
-	w("  into blob uploads (POST, PATCH, PUT ?digest=) by 4 parallel plain HTTP clients, hashed once, nothing verified;\n")
+	w("  into blob uploads (POST, PATCH, PUT ?digest=) by %d parallel plain HTTP clients (as many as our transfers), hashed once, nothing verified;\n", r.concurrency)
 	w("  then the same manifests, index and tag.\n\n")
 	w("| run | tofu-oci-mirror | ORAS procedure | floor | ORAS ÷ ours | ours ÷ floor | ORAS ÷ floor |\n|---|---|---|---|---|---|---|\n")
 	for i, x := range f.runs {
@@ -390,7 +393,7 @@ func (r *report) renderCommands(w func(string, ...any)) {
 	w("```sh\n")
 	w("# 1 and 5: first sync (workload 5 adds --concurrency N to both)\n")
 	w("tofu-oci-mirror sync -c $WORK/w1/mirror.yaml --no-progress --log-level warn\n")
-	w("floor -jobs $WORK/w1/floor-jobs.json -concurrency 4\n")
+	w("floor -jobs $WORK/w1/floor-jobs.json -concurrency %d\n", r.concurrency)
 	w("bash $WORK/w1/oras-procedure.sh\n")
 	w("# 2: no-op (populated first with --concurrency 16)\n")
 	w("tofu-oci-mirror sync -c $WORK/w2/mirror.yaml --no-progress --log-level warn\n")

@@ -68,7 +68,7 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "stage-dir", Usage: "where verified content waits until the bundle is written (default: a temp dir)"},
 			&cli.StringFlag{Name: "sign-key", Usage: "sign the bundle with this ASCII-armored OpenPGP private key (passphrase from $" + signPassphraseEnv + "); writes BUNDLE.sig"},
 			&cli.StringFlag{Name: "signature-output", Usage: "with --output -, where to write the bundle's signature"},
-			concurrencyFlag(),
+			transferConcurrencyFlag(),
 			metadataConcurrencyFlag(),
 			spoolDirFlag(),
 		), reportFlags()...),

@@ -247,7 +247,15 @@ func onExit(c *cli.Context, f func()) {
 const exitFuncsKey = "exit-funcs"
 
 func concurrencyFlag() cli.Flag {
-	return &cli.IntFlag{Name: "concurrency", Value: 4, Usage: "packages transferred at once, each over its own connection"}
+	return &cli.IntFlag{Name: "concurrency", Value: 4, Usage: "registry operations at once"}
+}
+
+// transferConcurrencyFlag is --concurrency of the commands that download
+// packages: over an internet link each transfer's connection carries a
+// share of the bandwidth, so the default is chosen from bench/RESULTS.md's
+// table at 1, 4, 8 and 16.
+func transferConcurrencyFlag() cli.Flag {
+	return &cli.IntFlag{Name: "concurrency", Value: engine.DefaultConcurrency, Usage: "packages transferred at once, each over its own connection"}
 }
 
 // metadataConcurrencyFlag bounds the small calls whose cost is the round

@@ -80,8 +80,10 @@ func main() {
 		<-sigs
 		os.Exit(exitFailed)
 	}()
+	stopProfile := startProfile()
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	cancel()
+	stopProfile()
 	os.Exit(code)
 }
 

@@ -20,7 +20,7 @@ func planCommand() *cli.Command {
 			outputFlag(),
 			shardFlag(),
 			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when nothing is to do, 2 when work is pending, 1 on error"},
-			concurrencyFlag(),
+			transferConcurrencyFlag(),
 			metadataConcurrencyFlag(),
 		),
 		Action: runPlan,

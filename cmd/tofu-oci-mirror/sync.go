@@ -14,7 +14,7 @@ func syncCommand() *cli.Command {
 		Name:  "sync",
 		Usage: "copy what the target lacks: verified provider packages, in the layout OpenTofu reads",
 		Flags: append(append(commonFlags(),
-			concurrencyFlag(),
+			transferConcurrencyFlag(),
 			metadataConcurrencyFlag(),
 			spoolDirFlag(),
 			lockFlag(),
