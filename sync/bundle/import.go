@@ -79,7 +79,11 @@ type importArtifact struct {
 // one cfg selects. While streaming, every entry must be a plain file whose
 // digest and size are what the signed metadata says, module packages must
 // pass sync's archive safety, and blobs and manifests are pushed by digest
-// only (invisible to OpenTofu). A provider's provenance and every tag are
+// only (invisible to OpenTofu). When r is a plain file (an *os.File), a
+// blob is not read ahead of its upload: the upload reads it from the file
+// through the hash and is refused its last bytes unless the digest
+// matched, so no blob completes from bytes that did not verify. A
+// provider's provenance and every tag are
 // written only after the whole bundle verified and that provider's
 // signed SHA256SUMS covers every platform of the index being tagged. A
 // damaged or untrusted bundle returns an error and tags nothing;
@@ -203,6 +207,9 @@ func (im *importer) streamAll(ctx context.Context, tr *tar.Reader, r io.Reader) 
 		err = im.uploadErr()
 	}
 	if err == nil {
+		err = im.verifyFileBlobs()
+	}
+	if err == nil {
 		err = im.checkComplete()
 	}
 	if end, ok := r.(interface{ End() error }); ok && err == nil {
@@ -240,9 +247,10 @@ func items(arts []*importArtifact) []item.Result {
 }
 
 // offsetReader reads a bundle file and knows where it stands, so a blob
-// entry can be uploaded straight from the file once its digest checked.
-// archive/tar reads no further than it must, so after Next the offset is
-// the start of the entry's data.
+// entry can be uploaded straight from the file. archive/tar reads no
+// further than it must, so after Next the offset is the start of the
+// entry's data; it seeks past the data of entries the import leaves to
+// the uploads (see fileBlob).
 type offsetReader struct {
 	f      *os.File
 	offset int64
@@ -251,5 +259,13 @@ type offsetReader struct {
 func (o *offsetReader) Read(b []byte) (int, error) {
 	n, err := o.f.Read(b)
 	o.offset += int64(n)
+	return n, err
+}
+
+func (o *offsetReader) Seek(offset int64, whence int) (int64, error) {
+	n, err := o.f.Seek(offset, whence)
+	if err == nil {
+		o.offset = n
+	}
 	return n, err
 }
