@@ -152,11 +152,16 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 		res.Items = items(arts)
 		return res, err
 	}
+	// Everything verified: the versions are published side by side (each
+	// a few small requests and a signature check), not one after the
+	// other at the end of the import.
+	var publish []*importArtifact
 	for _, a := range arts {
 		if a.pending {
-			im.publish(ctx, a)
+			publish = append(publish, a)
 		}
 	}
+	sched.Each(len(publish), opts.Concurrency, func(i int) { im.publish(ctx, publish[i]) })
 	res.Items = items(arts)
 	res.Provenance = im.prov.String()
 	return res, nil
