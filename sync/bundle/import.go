@@ -58,7 +58,8 @@ type ImportOptions struct {
 	ModuleLimits modsource.Limits
 	// Progress receives a Total once the bundle is checked against the
 	// target, then the Package events of each package (zip layer) it
-	// streams (nil: none).
+	// streams (nil: none). Uploads report their bytes as they send them,
+	// so it is called from several goroutines at once.
 	Progress func(item.Event)
 }
 
