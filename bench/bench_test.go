@@ -315,7 +315,8 @@ func (b *bench) noop() {
 
 // importBundle is workload 3: workload 1 as a bundle imported into an empty
 // registry, against oras cp and regctl image copy of the same content as
-// OCI layouts, one call per tag.
+// OCI layouts, one call per tag, and against the upload floor (the
+// bundle's blobs pushed from the file by plain parallel HTTP clients).
 func (b *bench) importBundle() {
 	t := b.t
 	res := &importResult{set: b.w1Set, bytes: b.w1Bytes}
@@ -385,8 +386,17 @@ func (b *bench) importBundle() {
 					b.complete(b.w1Plan, "regctl image copy")
 				}
 			},
+			func() {
+				b.reg.reset(t)
+				r.floor = measured(b.reg, func() measurement {
+					return execute(t, b.log("w3-floor"), nil, b.tools.floor, "-upload-bundle", bundle, "-plan", b.w1Plan, "-concurrency", "4")
+				})
+				if run == 0 {
+					b.complete(b.w1Plan, "the upload floor")
+				}
+			},
 		)
-		t.Logf("workload 3 run %d: ours %v, oras %v, regctl %v", run+1, r.ours.Wall, r.oras.Wall, r.regctl.Wall)
+		t.Logf("workload 3 run %d: ours %v, oras %v, regctl %v, upload floor %v", run+1, r.ours.Wall, r.oras.Wall, r.regctl.Wall, r.floor.Wall)
 		res.runs = append(res.runs, r)
 	}
 	// Diagnostic: does the import use its concurrency? Same bundle, one

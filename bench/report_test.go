@@ -46,7 +46,7 @@ type noopResult struct {
 	registry    registryCounts
 }
 
-type importRun struct{ ours, oras, regctl measurement }
+type importRun struct{ ours, oras, regctl, floor measurement }
 
 type importResult struct {
 	set                      providerSet
@@ -150,6 +150,19 @@ func (r *importResult) columns() (ours, oras, regctl []measurement) {
 	return ours, oras, regctl
 }
 
+// floor is the upload floor's column.
+func (r *importResult) floor() []measurement {
+	var out []measurement
+	for _, x := range r.runs {
+		out = append(out, x.floor)
+	}
+	return out
+}
+
+// importFloorTarget is issue 15's bound: the import within 1.10× of the
+// upload floor.
+const importFloorTarget = 1.10
+
 // noopBound is issue 7's budget: one upstream versions call per provider,
 // the tag-list pages, one manifest request per version.
 func (n *noopResult) bound() int {
@@ -230,6 +243,9 @@ func (r *report) renderSummary(w func(string, ...any)) {
 		ar, gr := ratio(oras, ours), ratio(regctl, ours)
 		w("| 3. import, %s | tofu-oci-mirror %s, oras cp %s (**%.2f×**), regctl image copy %s (**%.2f×**) | faster than both | %s |\n",
 			mib(i.bytes), secs(median(walls(ours))), secs(median(walls(oras))), ar, secs(median(walls(regctl))), gr, yesNo(ar > 1 && gr > 1))
+		fr := ratio(ours, i.floor())
+		w("| 3. import vs upload floor | upload floor %s: tofu-oci-mirror takes **%.2f×** the floor | within %.2f× of the floor | %s |\n",
+			secs(median(walls(i.floor()))), fr, importFloorTarget, yesNo(fr <= importFloorTarget))
 	}
 	if mem := r.memory; mem != nil {
 		w("| 4. memory, one %s package | peak RSS: sync %s, export %s, import %s | < 100 MiB each | %s |\n",
@@ -333,17 +349,21 @@ func renderImport(w func(string, ...any), i *importResult, cpus int) {
 	w("imported into an empty registry, against the same artifacts as OCI layouts (one per repository, as\n")
 	w("`sync` writes them for an `oci-layout:` target) copied with one `oras cp --from-oci-layout` or one\n")
 	w("`regctl image copy ocidir://…` per tag, one after the other, as users script it. Our import also verifies\n")
-	w("every blob and the provenance again and publishes the provenance referrers; the others copy what the tags reach.\n\n")
-	w("| run | tofu-oci-mirror import | oras cp | regctl image copy | oras ÷ ours | regctl ÷ ours |\n|---|---|---|---|---|---|\n")
+	w("every blob and the provenance again and publishes the provenance referrers; the others copy what the tags reach.\n")
+	w("The **upload floor** (`floor -upload-bundle`, bench/floor/upload.go) pushes the bundle's blobs from the file by\n")
+	w("offset with 4 parallel plain HTTP clients (POST, one PUT ?digest=), then the manifests and tags: nothing hashed,\n")
+	w("verified or asked first.\n\n")
+	w("| run | tofu-oci-mirror import | oras cp | regctl image copy | upload floor | oras ÷ ours | regctl ÷ ours | ours ÷ floor |\n|---|---|---|---|---|---|---|---|\n")
 	for k, x := range i.runs {
-		w("| %d | %s | %s | %s | %.2f | %.2f |\n", k+1, secs(x.ours.Wall), secs(x.oras.Wall), secs(x.regctl.Wall),
-			x.oras.Wall.Seconds()/x.ours.Wall.Seconds(), x.regctl.Wall.Seconds()/x.ours.Wall.Seconds())
+		w("| %d | %s | %s | %s | %s | %.2f | %.2f | %.2f |\n", k+1, secs(x.ours.Wall), secs(x.oras.Wall), secs(x.regctl.Wall), secs(x.floor.Wall),
+			x.oras.Wall.Seconds()/x.ours.Wall.Seconds(), x.regctl.Wall.Seconds()/x.ours.Wall.Seconds(), x.ours.Wall.Seconds()/x.floor.Wall.Seconds())
 	}
 	ours, oras, regctl := i.columns()
-	o, a, g := median(walls(ours)), median(walls(oras)), median(walls(regctl))
-	w("| **median** | **%s** | **%s** | **%s** | **%.2f** | **%.2f** |\n", secs(o), secs(a), secs(g), ratio(oras, ours), ratio(regctl, ours))
-	w("| MB/s | %.0f | %.0f | %.0f | | |\n\n", mbps(i.bytes, o), mbps(i.bytes, a), mbps(i.bytes, g))
-	renderCPU(w, cpus, []string{"tofu-oci-mirror import", "oras cp", "regctl image copy"}, ours, oras, regctl)
+	floor := i.floor()
+	o, a, g, fl := median(walls(ours)), median(walls(oras)), median(walls(regctl)), median(walls(floor))
+	w("| **median** | **%s** | **%s** | **%s** | **%s** | **%.2f** | **%.2f** | **%.2f** |\n", secs(o), secs(a), secs(g), secs(fl), ratio(oras, ours), ratio(regctl, ours), ratio(ours, floor))
+	w("| MB/s | %.0f | %.0f | %.0f | %.0f | | | |\n\n", mbps(i.bytes, o), mbps(i.bytes, a), mbps(i.bytes, g), mbps(i.bytes, fl))
+	renderCPU(w, cpus, []string{"tofu-oci-mirror import", "oras cp", "regctl image copy", "upload floor"}, ours, oras, regctl, floor)
 	w("Peak RSS of the import: %s.\n\n", mib(peakRSS(ours)))
 	if len(i.byConcurrency) > 0 {
 		w("The same import once more at other `--concurrency` settings (one run each; the default is 4):\n\n")
@@ -401,6 +421,7 @@ func (r *report) renderCommands(w func(string, ...any)) {
 	w("tofu-oci-mirror export -c $WORK/w1/mirror.yaml --output $WORK/w3/bundle.tar --spool-dir $WORK/w3/spool --no-progress --log-level warn\n")
 	w("tofu-oci-mirror import -c $WORK/w1/mirror.yaml $WORK/w3/bundle.tar --spool-dir $WORK/w3/spool --no-progress --log-level warn\n")
 	w("bash $WORK/w3/oras-cp.sh\n")
+	w("floor -upload-bundle $WORK/w3/bundle.tar -plan $WORK/w1/mirror.yaml -concurrency 4\n")
 	w("REGCTL_CONFIG=$WORK/w3/regctl.json bash $WORK/w3/regctl-copy.sh   # after: regctl registry set --tls disabled 127.0.0.1:PORT\n")
 	w("# 4: memory\n")
 	w("tofu-oci-mirror sync -c $WORK/w4/mirror.yaml --spool-dir $WORK/w4/spool --no-progress --log-level warn\n")

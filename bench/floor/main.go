@@ -16,6 +16,12 @@
 //	floor -jobs jobs.json [-concurrency 4]
 //
 // It prints one line: packages, bytes, seconds and MB/s.
+//
+// With -upload-bundle it is the floor of an import instead (see upload.go):
+// the blobs of a bundle written by export, pushed from the file into the
+// registry of the plan's target, then the manifests and tags.
+//
+//	floor -upload-bundle bundle.tar -plan mirror.yaml [-concurrency 4]
 package main
 
 import (
@@ -70,13 +76,21 @@ var errStatus = errors.New("unexpected HTTP status")
 
 func main() {
 	jobsPath := flag.String("jobs", "", "job file (JSON) written by the benchmark driver")
-	concurrency := flag.Int("concurrency", 4, "packages in flight at once")
+	bundlePath := flag.String("upload-bundle", "", "bundle (tar) whose blobs to push, instead of -jobs")
+	planPath := flag.String("plan", "", "with -upload-bundle: the plan naming the registry and the repositories")
+	concurrency := flag.Int("concurrency", 4, "packages (blobs) in flight at once")
 	flag.Parse()
-	if *jobsPath == "" || *concurrency < 1 {
-		fmt.Fprintln(os.Stderr, "usage: floor -jobs FILE [-concurrency N]")
+	if (*jobsPath == "") == (*bundlePath == "") || *bundlePath != "" && *planPath == "" || *concurrency < 1 {
+		fmt.Fprintln(os.Stderr, "usage: floor -jobs FILE [-concurrency N]\n       floor -upload-bundle FILE -plan FILE [-concurrency N]")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *jobsPath, *concurrency); err != nil {
+	var err error
+	if *bundlePath != "" {
+		err = runUpload(context.Background(), *bundlePath, *planPath, *concurrency)
+	} else {
+		err = run(context.Background(), *jobsPath, *concurrency)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}

@@ -139,12 +139,31 @@ var importErrors = []error{bundle.ErrFormat, bundle.ErrCorrupt, bundle.ErrUnsafe
 // claimed size (up to 2^63) would cost if it were believed.
 func allocBudget(n int) uint64 { return 96<<20 + 2048*uint64(n) }
 
+// check imports data twice, into two copies of the base: streamed (as
+// from stdin) and from a file (uploads read the file by offset and verify
+// as they go); each must keep every property.
 func (h *importFuzz) check(t *testing.T, data []byte) {
+	h.checkFrom(t, data, func() io.Reader { return bytes.NewReader(data) })
+	path := filepath.Join(t.TempDir(), "bundle.tar")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.checkFrom(t, data, func() io.Reader {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		return f
+	})
+}
+
+func (h *importFuzz) checkFrom(t *testing.T, data []byte, open func() io.Reader) {
 	tg := h.base.clone()
 	spool := t.TempDir()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	res, err := bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
+	res, err := bundle.Import(context.Background(), h.cfg, tg, open(), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > allocBudget(len(data)) {
 		t.Fatalf("importing %d bytes allocated %d bytes", len(data), grew)
@@ -218,7 +237,7 @@ func (h *importFuzz) check(t *testing.T, data []byte) {
 	}
 	// A bundle that went in completely goes in again as a no-op.
 	writes, tags := tg.writes, len(tg.tagged)
-	res, err = bundle.Import(context.Background(), h.cfg, tg, bytes.NewReader(data), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
+	res, err = bundle.Import(context.Background(), h.cfg, tg, open(), signed(t, data, bundle.ImportOptions{SpoolDir: spool, Concurrency: 2}))
 	if err != nil || tg.writes != writes || len(tg.tagged) != tags || res.Count(item.Unchanged) != len(res.Items) {
 		t.Fatalf("second import of the same bundle: %v, %d pushes, %d tags, %+v", err, tg.writes-writes, len(tg.tagged)-tags, res.Items)
 	}

@@ -58,7 +58,8 @@ type ImportOptions struct {
 	ModuleLimits modsource.Limits
 	// Progress receives a Total once the bundle is checked against the
 	// target, then the Package events of each package (zip layer) it
-	// streams (nil: none).
+	// streams (nil: none). Uploads report their bytes as they send them,
+	// so it is called from several goroutines at once.
 	Progress func(item.Event)
 }
 
@@ -79,7 +80,11 @@ type importArtifact struct {
 // one cfg selects. While streaming, every entry must be a plain file whose
 // digest and size are what the signed metadata says, module packages must
 // pass sync's archive safety, and blobs and manifests are pushed by digest
-// only (invisible to OpenTofu). A provider's provenance and every tag are
+// only (invisible to OpenTofu). When r is a plain file (an *os.File), a
+// blob is not read ahead of its upload: the upload reads it from the file
+// through the hash and is refused its last bytes unless the digest
+// matched, so no blob completes from bytes that did not verify. A
+// provider's provenance and every tag are
 // written only after the whole bundle verified and that provider's
 // signed SHA256SUMS covers every platform of the index being tagged. A
 // damaged or untrusted bundle returns an error and tags nothing;
@@ -148,11 +153,16 @@ func importStream(ctx context.Context, cfg *config.Config, tg ImportTarget, r io
 		res.Items = items(arts)
 		return res, err
 	}
+	// Everything verified: the versions are published side by side (each
+	// a few small requests and a signature check), not one after the
+	// other at the end of the import.
+	var publish []*importArtifact
 	for _, a := range arts {
 		if a.pending {
-			im.publish(ctx, a)
+			publish = append(publish, a)
 		}
 	}
+	sched.Each(len(publish), opts.Concurrency, func(i int) { im.publish(ctx, publish[i]) })
 	res.Items = items(arts)
 	res.Provenance = im.prov.String()
 	return res, nil
@@ -203,6 +213,9 @@ func (im *importer) streamAll(ctx context.Context, tr *tar.Reader, r io.Reader) 
 		err = im.uploadErr()
 	}
 	if err == nil {
+		err = im.verifyFileBlobs()
+	}
+	if err == nil {
 		err = im.checkComplete()
 	}
 	if end, ok := r.(interface{ End() error }); ok && err == nil {
@@ -240,9 +253,10 @@ func items(arts []*importArtifact) []item.Result {
 }
 
 // offsetReader reads a bundle file and knows where it stands, so a blob
-// entry can be uploaded straight from the file once its digest checked.
-// archive/tar reads no further than it must, so after Next the offset is
-// the start of the entry's data.
+// entry can be uploaded straight from the file. archive/tar reads no
+// further than it must, so after Next the offset is the start of the
+// entry's data; it seeks past the data of entries the import leaves to
+// the uploads (see fileBlob).
 type offsetReader struct {
 	f      *os.File
 	offset int64
@@ -251,5 +265,13 @@ type offsetReader struct {
 func (o *offsetReader) Read(b []byte) (int, error) {
 	n, err := o.f.Read(b)
 	o.offset += int64(n)
+	return n, err
+}
+
+func (o *offsetReader) Seek(offset int64, whence int) (int64, error) {
+	n, err := o.f.Seek(offset, whence)
+	if err == nil {
+		o.offset = n
+	}
 	return n, err
 }

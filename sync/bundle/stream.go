@@ -33,7 +33,9 @@ import (
 // importer streams the tar's blobs into the target through one
 // copy-graph: each verified blob is pushed in the background to every
 // pending artifact's repository lacking it, each manifest once its own
-// children landed, so uploads keep streaming while the tar is read.
+// children landed, so uploads keep streaming while the tar is read. From
+// a plain file, blobs verify as their uploads read them (fileBlob), so
+// the file is read once and the hashing runs in the uploads, in parallel.
 // Referrers (provenance manifests) wait for publish: on a registry
 // without the referrers API, pushing one writes a fallback tag.
 type importer struct {
@@ -44,6 +46,7 @@ type importer struct {
 	needs     map[digest.Digest][]*importArtifact
 	refs      map[digest.Digest]BlobRef // what the metadata says of each blob inside
 	file      *offsetReader             // the bundle, when it is a plain file
+	fileBlobs []*fileBlob               // blobs uploaded from file, verified by their uploads
 	work      string                    // spool directory of this import
 	manifests map[digest.Digest][]byte  // every manifest read (bounded by maxManifestBytes)
 	layers    map[digest.Digest]string  // provenance layers, spooled to files
@@ -124,8 +127,17 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		im.manifests[d] = raw
 		return im.pushManifest(ctx, users, ref, raw)
 	}
-	counter, done := im.progressOf(users, ref)
-	content, release, err := im.take(hdr, tr, d, ref, counter)
+	count, done := im.progressOf(users, ref)
+	if im.file != nil && !provenance.IsLayer(ref.MediaType) && im.moduleOf(users, ref) == nil {
+		// A bundle read from a plain file: the entry is not read here
+		// (archive/tar seeks past it) but by each upload, from the file,
+		// through the hash; see fileBlob.
+		fb := &fileBlob{f: im.file.f, offset: im.file.offset, size: ref.Size, digest: d, name: hdr.Name, progress: count}
+		im.fileBlobs = append(im.fileBlobs, fb)
+		src := func() (io.Reader, error) { return fb.reader(), nil }
+		return im.upload(ctx, users, ref, src, endPackage(nil, done), fb.cause)
+	}
+	content, release, err := im.take(hdr, tr, d, ref, countWriter(count))
 	if err != nil {
 		done()
 		return err
@@ -137,7 +149,19 @@ func (im *importer) blob(ctx context.Context, hdr *tar.Header, tr *tar.Reader) e
 		}
 		return err
 	}
-	return im.upload(ctx, users, ref, content, release)
+	return im.upload(ctx, users, ref, content, release, nil)
+}
+
+// verifyFileBlobs hashes the file-backed blobs no upload read (the
+// target had them already), so a damaged bundle fails whatever the
+// target holds.
+func (im *importer) verifyFileBlobs() error {
+	for _, fb := range im.fileBlobs {
+		if err := fb.verify(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // take reads a blob entry through the hash and returns where its verified
@@ -214,21 +238,21 @@ func (im *importer) total() *item.Total {
 }
 
 // progressOf reports a package (a zip layer) as one of the first pending
-// artifact that needs it: a writer counting its bytes as they are read
-// from the bundle, and the end of its upload. Other blobs report nothing.
-func (im *importer) progressOf(users []*importArtifact, ref BlobRef) (io.Writer, func()) {
+// artifact that needs it: a counter of its bytes as they are read from
+// the bundle, and the end of its upload. Other blobs report nothing.
+func (im *importer) progressOf(users []*importArtifact, ref BlobRef) (func(int64), func()) {
 	if ref.MediaType != manifest.ZipLayerMediaType {
-		return io.Discard, func() {}
+		return func(int64) {}, func() {}
 	}
 	for _, a := range users {
 		if a.pending {
 			p := item.Package{Address: a.Address, Version: a.Version, Name: ref.Digest.Encoded()[:12], Size: ref.Size}
 			im.opts.Progress(item.Event{Package: &p})
 			end := func() { e := p; e.Done = true; im.opts.Progress(item.Event{Package: &e}) }
-			return progressCounter{p: &p, report: im.opts.Progress}, end
+			return func(n int64) { im.opts.Progress(item.Event{Bytes: n, Package: &p}) }, end
 		}
 	}
-	return io.Discard, func() {}
+	return func(int64) {}, func() {}
 }
 
 // endPackage runs done when release would run (release may be nil).
@@ -242,14 +266,11 @@ func endPackage(release func() error, done func()) func() error {
 	}
 }
 
-// progressCounter reports the bytes written through it as one package's.
-type progressCounter struct {
-	p      *item.Package
-	report func(item.Event)
-}
+// countWriter counts the bytes written through it.
+type countWriter func(int64)
 
-func (c progressCounter) Write(b []byte) (int, error) {
-	c.report(item.Event{Bytes: int64(len(b)), Package: c.p})
+func (c countWriter) Write(b []byte) (int, error) {
+	c(int64(len(b)))
 	return len(b), nil
 }
 
@@ -257,18 +278,9 @@ func (c progressCounter) Write(b []byte) (int, error) {
 // applies to what it fetches (paths escaping, links leaving the package,
 // size, ratio and entry limits) before a byte of it is uploaded.
 func (im *importer) checkModules(users []*importArtifact, ref BlobRef, content copygraph.Source) error {
-	var mod *importArtifact
-	for _, a := range users {
-		if a.Kind == item.Module {
-			mod = a
-			break
-		}
-	}
+	mod := im.moduleOf(users, ref)
 	if mod == nil {
 		return nil
-	}
-	if ref.MediaType != manifest.ZipLayerMediaType {
-		return nil // a config blob; OpenTofu reads only the zip
 	}
 	r, err := content()
 	if err != nil {
@@ -296,10 +308,27 @@ func (im *importer) checkModules(users []*importArtifact, ref BlobRef, content c
 	return nil
 }
 
-// upload pushes a verified blob to every pending artifact's repository,
-// in the background, reading content from its start for each; release
-// (may be nil) runs once all are done. It waits for an upload slot first.
-func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, content copygraph.Source, release func() error) error {
+// moduleOf is the module a blob is the package of, the one blob the
+// archive checks read; nil for any other blob.
+func (im *importer) moduleOf(users []*importArtifact, ref BlobRef) *importArtifact {
+	if ref.MediaType != manifest.ZipLayerMediaType {
+		return nil // a config blob; OpenTofu reads only the zip
+	}
+	for _, a := range users {
+		if a.Kind == item.Module {
+			return a
+		}
+	}
+	return nil
+}
+
+// upload pushes a blob to every pending artifact's repository, in the
+// background, reading content from its start for each; release (may be
+// nil) runs once all are done. It waits for an upload slot first. content
+// is verified already, or verifies itself as it is read (a fileBlob);
+// then cause (else nil) says why it did not, which is the error an upload
+// failing on it reports.
+func (im *importer) upload(ctx context.Context, users []*importArtifact, ref BlobRef, content copygraph.Source, release func() error, cause func() error) error {
 	if err := im.slots.Acquire(ctx); err != nil {
 		if release != nil {
 			_ = release()
@@ -313,6 +342,9 @@ func (im *importer) upload(ctx context.Context, users []*importArtifact, ref Blo
 	for _, u := range repos {
 		im.copier.GoBlob(ctx, u.repo, desc, content, false, func(n int64, err error) {
 			defer left.Done()
+			if err != nil && cause != nil && cause() != nil {
+				err = cause() // the bundle is damaged, whatever the registry made of it
+			}
 			if err != nil {
 				im.fail(fmt.Errorf("%s: %w", identity(u.Artifact), err))
 				return

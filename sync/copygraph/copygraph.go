@@ -24,7 +24,8 @@ import (
 
 // Source opens a blob's content from its start; it is called once per
 // upload, and a reader that is an io.Closer is closed after it. Return an
-// io.ReadSeeker so a failed upload can be retried from the beginning.
+// io.ReaderAt or a [target.Reopener] so a failed upload can be retried
+// from the beginning.
 type Source func() (io.Reader, error)
 
 // Copier pushes blobs and manifests into a [target.Publisher]. The zero

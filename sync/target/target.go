@@ -52,6 +52,7 @@ type options struct {
 	dockerCfg     string
 	authFiles     []string
 	regClientOpts []regclient.Opt
+	requests      int
 }
 
 // WithLogger sends regclient's logs to l.
@@ -76,6 +77,13 @@ func WithDockerConfig(path string) Option {
 // still wins. The CLI finds them where OpenTofu and Podman look.
 func WithRegistryAuthFiles(paths ...string) Option {
 	return func(o *options) { o.authFiles = paths }
+}
+
+// WithRequestConcurrency lets n requests be in flight to the registry at
+// once (regclient's own per-registry limit, 3 unless set), so n uploads
+// can run side by side. n below 1 keeps regclient's default.
+func WithRequestConcurrency(n int) Option {
+	return func(o *options) { o.requests = n }
 }
 
 // WithRegClientOptions passes extra options to regclient (retry tuning in tests).
@@ -114,6 +122,9 @@ func Open(t config.Target, opts ...Option) (*Target, error) {
 	} else {
 		tg.host = t.Registry
 		host := rcconfig.Host{Name: t.Registry, Hostname: t.Registry}
+		if o.requests > 0 {
+			host.ReqConcurrent = int64(o.requests)
+		}
 		if t.Insecure {
 			host.TLS = rcconfig.TLSDisabled
 		}

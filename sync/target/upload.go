@@ -114,18 +114,38 @@ func newOnceReader(ra io.ReaderAt, size int64) *onceReader {
 
 func (o *onceReader) Read(p []byte) (int, error) { return o.sr.Read(p) }
 
+// Reopener is a blob body [Target.PutBlob] can read again from its
+// start: every attempt reads a new reader from Reopen, independent of the
+// earlier ones (which net/http may still be reading), and the body itself
+// only the first. A body that checks what it hands out (its digest) thus
+// checks each attempt from its first byte. Reopen failing ends the
+// upload with its error.
+type Reopener interface {
+	io.Reader
+	Reopen() (io.Reader, error)
+}
+
 // putBlob uploads d from rdr: monolithic first (unless a 413 taught this
 // run that d is too large for that), then, after a 413, in chunks below
-// the limit from a fresh reader. rdr must be an io.ReaderAt to be read
-// more than once; other readers get one attempt.
+// the limit from a fresh reader. rdr must be a [Reopener] or an
+// io.ReaderAt to be read more than once; other readers get one attempt.
 func (t *Target) putBlob(ctx context.Context, repo string, d descriptor.Descriptor, rdr io.Reader) error {
 	r, err := t.Ref(repo, "")
 	if err != nil {
 		return err
 	}
 	d = descriptor.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
-	ra, ok := rdr.(io.ReaderAt)
-	if !ok || t.layout != "" {
+	// body is what the next attempt reads.
+	var body io.Reader
+	var reopen func() (io.Reader, error)
+	switch src := rdr.(type) {
+	case Reopener:
+		body, reopen = src, src.Reopen
+	case io.ReaderAt:
+		reopen = func() (io.Reader, error) { return newOnceReader(src, d.Size), nil }
+		body, _ = reopen()
+	}
+	if reopen == nil || t.layout != "" {
 		_, err := t.rc.BlobPut(ctx, r, d, rdr)
 		return err
 	}
@@ -136,7 +156,12 @@ func (t *Target) putBlob(ctx context.Context, repo string, d descriptor.Descript
 		if chunk > 0 {
 			rc = t.uploads.client(chunk)
 		}
-		_, err := rc.BlobPut(ctx, r, d, newOnceReader(ra, d.Size))
+		if attempt > 1 {
+			if body, err = reopen(); err != nil {
+				return err
+			}
+		}
+		_, err := rc.BlobPut(ctx, r, d, body)
 		if err == nil {
 			if chunk > 0 {
 				t.logger.Debug("blob uploaded in chunks below the registry's body limit", "repository", repo, "digest", d.Digest, "size", d.Size, "chunk", chunk)
