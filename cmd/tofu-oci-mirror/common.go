@@ -168,7 +168,11 @@ func trustPolicy(cfg *config.Config) (provenance.Policy, error) {
 
 // target opens the plan's target; extra options come after the common ones.
 func (e *env) target(c *cli.Context, extra ...target.Option) (*target.Target, error) {
-	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent())}
+	// regclient lets 3 requests reach a registry at once unless told: a
+	// streamed upload per transfer slot and the metadata calls beside
+	// them would queue behind those 3.
+	requests := c.Int("concurrency") + c.Int("metadata-concurrency") + 2
+	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent()), target.WithRequestConcurrency(requests)}
 	if p := c.String("docker-config"); p != "" {
 		opts = append(opts, target.WithDockerConfig(p))
 	} else if files := registryAuthFiles(e.creds); len(files) > 0 {
