@@ -187,7 +187,7 @@ func (r *report) render() string {
 	w("Written by `make bench` (bench/bench_test.go, TestBench) on %s at commit `%s`; the suite took %s.\n",
 		r.started.UTC().Format("2006-01-02 15:04 UTC"), m.Commit, r.elapsed.Round(time.Second))
 	w("Everything runs on 127.0.0.1: the test upstream (internal/testupstream, HTTPS, OpenPGP-signed SHA256SUMS),\n")
-	w("the CNCF distribution registry v3.1.2 as a separate process with filesystem storage, ORAS CLI v1.3.6 and\n")
+	w("the CNCF distribution registry v3.1.2 as a separate process with filesystem storage (%s), ORAS CLI v1.3.6 and\n", storageWhere())
 	w("regctl v0.11.7 (all three built from the Go module proxy by `scripts/build-test-tools.sh bench`, pinned in\n")
 	w("bench/tools/go.mod). Every measured run starts from an empty registry (process restarted, storage deleted).\n")
 	w("Times are medians of %d runs; ratios are taken within each run, then the median of those.\n\n", r.settings.runs)
@@ -697,4 +697,15 @@ func rateString(n int64) string {
 		return "unlimited bandwidth"
 	}
 	return fmt.Sprintf("%.0f MB/s", float64(n)/1e6)
+}
+
+// storageWhere says where registryStorage puts the registries' blobs.
+func storageWhere() string {
+	if d := os.Getenv("BENCH_REGISTRY_DIR"); d != "" {
+		return "in $BENCH_REGISTRY_DIR, " + d
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "on tmpfs, /dev/shm, so the runs measure the tools rather than this machine's disk"
+	}
+	return "in the work directory"
 }
