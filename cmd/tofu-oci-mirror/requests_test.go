@@ -13,46 +13,20 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 )
 
-// uploadsInFlight is a registry middleware measuring how many blob
-// uploads carrying content run at once, each held a little so that
-// uploads started together overlap.
-type uploadsInFlight struct {
-	mu       sync.Mutex
-	now, max int
-}
-
-func (f *uploadsInFlight) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.ContentLength < 1024 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		f.mu.Lock()
-		f.now++
-		f.max = max(f.max, f.now)
-		f.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
-		next.ServeHTTP(w, r)
-		f.mu.Lock()
-		f.now--
-		f.mu.Unlock()
-	})
-}
-
 // regclient sends a registry at most 3 requests at once unless told
 // otherwise: sync opens its target with room for every transfer slot,
 // so --concurrency 8 uploads 8 packages side by side.
 func TestSyncUploadsAsManyAsItsConcurrency(t *testing.T) {
-	f := &uploadsInFlight{}
-	e := &cliEnv{t: t, up: testupstream.New(t), reg: testregistry.New(t, testregistry.WithMiddleware(f.middleware)), dir: t.TempDir()}
+	f := &testregistry.UploadsInFlight{Hold: 100 * time.Millisecond, MinSize: 1024}
+	e := &cliEnv{t: t, up: testupstream.New(t), reg: testregistry.New(t, testregistry.WithMiddleware(f.Middleware)), dir: t.TempDir()}
 	e.plan = e.dir + "/mirror.yaml"
 	e.key = testpgp.New(t, "bundle signer", "").Write(t, e.dir, "bundle-signer")
 	platforms := []string{"linux_amd64", "linux_arm64", "darwin_amd64", "darwin_arm64", "windows_amd64", "windows_arm64", "freebsd_amd64", "openbsd_amd64"}
 	e.up.AddProvider("acme", "widget", "1.0.0", platforms...)
 	e.writePlan(e.reg.Host, fmt.Sprintf("platforms: [%s]\nproviders:\n  - source: acme/widget\n    versions: \"1.0.0\"\n", strings.Join(platforms, ", ")))
 	e.mustRun(0, "sync", "-c", e.plan, "--concurrency", "8", "--no-progress")
-	if f.max < 6 {
-		t.Fatalf("at most %d package uploads ran at once with --concurrency 8, want at least 6", f.max)
+	if got := f.Max(); got < 6 {
+		t.Fatalf("at most %d package uploads ran at once with --concurrency 8, want at least 6", got)
 	}
 }
 

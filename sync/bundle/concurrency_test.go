@@ -2,9 +2,6 @@ package bundle_test
 
 import (
 	"context"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,32 +10,6 @@ import (
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
-
-// inFlight is a registry middleware measuring how many blob uploads (the
-// PUTs carrying the content) run at once; each is held a little so that
-// uploads started together overlap.
-type inFlight struct {
-	mu       sync.Mutex
-	now, max int
-}
-
-func (f *inFlight) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		f.mu.Lock()
-		f.now++
-		f.max = max(f.max, f.now)
-		f.mu.Unlock()
-		time.Sleep(30 * time.Millisecond)
-		next.ServeHTTP(w, r)
-		f.mu.Lock()
-		f.now--
-		f.mu.Unlock()
-	})
-}
 
 // regclient sends a registry at most 3 requests at once unless told
 // otherwise, whatever the import's --concurrency: the CLI opens the
@@ -59,8 +30,8 @@ func TestImportUploadsAsManyAsItsConcurrency(t *testing.T) {
 		{"WithRequestConcurrency(8)", []target.Option{target.WithRequestConcurrency(8)}, 5, 8, 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := &inFlight{}
-			reg := testregistry.New(t, testregistry.WithMiddleware(f.middleware))
+			f := &testregistry.UploadsInFlight{Hold: 30 * time.Millisecond}
+			reg := testregistry.New(t, testregistry.WithMiddleware(f.Middleware))
 			cfg := w.config(reg, defaultTemplate, planAB)
 			tg, err := target.Open(cfg.Target, c.opts...)
 			if err != nil {
@@ -70,8 +41,8 @@ func TestImportUploadsAsManyAsItsConcurrency(t *testing.T) {
 			if err != nil || res.Count(item.Done) != 3 {
 				t.Fatalf("import: %v %+v", err, res)
 			}
-			if f.max < c.atLeast || f.max > c.atMost {
-				t.Fatalf("at most %d uploads ran at once, want %d to %d", f.max, c.atLeast, c.atMost)
+			if got := f.Max(); got < c.atLeast || got > c.atMost {
+				t.Fatalf("at most %d uploads ran at once, want %d to %d", got, c.atLeast, c.atMost)
 			}
 		})
 	}
