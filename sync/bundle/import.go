@@ -84,10 +84,10 @@ type importArtifact struct {
 // blob is not read ahead of its upload: the upload reads it from the file
 // through the hash and is refused its last bytes unless the digest
 // matched, so no blob completes from bytes that did not verify. A
-// provider's provenance and every tag are
-// written only after the whole bundle verified and that provider's
-// signed SHA256SUMS covers every platform of the index being tagged. A
-// damaged or untrusted bundle returns an error and tags nothing;
+// provider's provenance and every tag are written only after the whole
+// bundle verified and that provider's signed SHA256SUMS covers every
+// platform of the index being tagged. A damaged or untrusted bundle
+// returns an error and tags nothing;
 // per-artifact failures (a provenance that does not verify, a conflicting
 // tag) are in the result.
 func Import(ctx context.Context, cfg *config.Config, tg ImportTarget, r io.Reader, opts ImportOptions) (*item.Run, error) {
