@@ -24,27 +24,15 @@ import (
 // The test upstream runs in the same process (its goroutines are under
 // internal/testupstream and net/http's server); the registry is the
 // separate process, emptied before each iteration. The BENCH_W1_* settings
-// size it; BENCH_CONCURRENCY sets --concurrency (default 4).
+// size it; BENCH_CONCURRENCY sets --concurrency (default: the CLI's).
 func BenchmarkFirstSync(b *testing.B) {
-	s := loadSettings(b)
-	root := repoRoot(b)
-	bin := filepath.Join(root, ".cache", "bin", "registry")
-	if _, err := os.Stat(bin); err != nil {
-		b.Skip("no .cache/bin/registry: run scripts/build-test-tools.sh bench first")
-	}
-	concurrency := envInt(b, "BENCH_CONCURRENCY", 4)
-	dir := b.TempDir()
-	reg := newRegistry(b, bin, filepath.Join(dir, "registry"))
-	ps := providerSet{providers: s.w1Providers, versions: s.w1Versions, platforms: s.w1Platforms}
-	up := testupstream.New(b, testupstream.WithPackageSize(s.w1Size))
-	ps.publish(up)
-	planFile := filepath.Join(dir, "mirror.yaml")
-	writePlan(b, planFile, up, ps, reg.Host)
+	w := newWorkload1(b)
+	s, ps, up, reg, concurrency, planFile := w.s, w.ps, w.up, w.reg, w.concurrency, w.plan
 	cfg, err := config.Load(planFile)
 	if err != nil {
 		b.Fatal(err)
 	}
-	spool := filepath.Join(dir, "spool")
+	spool := filepath.Join(w.dir, "spool")
 	if err := os.MkdirAll(spool, 0o755); err != nil {
 		b.Fatal(err)
 	}
@@ -74,4 +62,34 @@ func BenchmarkFirstSync(b *testing.B) {
 			b.Fatalf("%d versions copied, want %d", n, ps.providers*ps.versions)
 		}
 	}
+}
+
+// workload1 is what the in-process benchmarks share: workload 1's
+// catalogue on a test upstream, a registry process, and a plan file for
+// them.
+type workload1 struct {
+	s           settings
+	root, dir   string
+	ps          providerSet
+	up          *testupstream.Server
+	reg         *registryProc
+	concurrency int // BENCH_CONCURRENCY, else the CLI's default
+	plan        string
+}
+
+func newWorkload1(b *testing.B) *workload1 {
+	b.Helper()
+	w := &workload1{s: loadSettings(b), root: repoRoot(b), dir: b.TempDir()}
+	bin := filepath.Join(w.root, ".cache", "bin", "registry")
+	if _, err := os.Stat(bin); err != nil {
+		b.Skip("no .cache/bin/registry: run scripts/build-test-tools.sh bench first")
+	}
+	w.concurrency = envInt(b, "BENCH_CONCURRENCY", engine.DefaultConcurrency)
+	w.reg = newRegistry(b, bin, filepath.Join(w.dir, "registry"))
+	w.ps = providerSet{providers: w.s.w1Providers, versions: w.s.w1Versions, platforms: w.s.w1Platforms}
+	w.up = testupstream.New(b, testupstream.WithPackageSize(w.s.w1Size))
+	w.ps.publish(w.up)
+	w.plan = filepath.Join(w.dir, "mirror.yaml")
+	writePlan(b, w.plan, w.up, w.ps, w.reg.Host)
+	return w
 }

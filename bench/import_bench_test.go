@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/config"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/internal/testupstream"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/item"
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/provenance"
@@ -26,22 +25,11 @@ import (
 // registry process, emptied first. The BENCH_W1_* settings size it;
 // BENCH_CONCURRENCY sets --concurrency (default 4).
 func BenchmarkImport(b *testing.B) {
-	s := loadSettings(b)
-	root := repoRoot(b)
-	bin := filepath.Join(root, ".cache", "bin", "registry")
-	if _, err := os.Stat(bin); err != nil {
-		b.Skip("no .cache/bin/registry: run scripts/build-test-tools.sh bench first")
-	}
-	concurrency := envInt(b, "BENCH_CONCURRENCY", 4)
-	dir := b.TempDir()
+	w := newWorkload1(b)
+	dir, reg, ps, planFile := w.dir, w.reg, w.ps, w.plan
+	concurrency := envInt(b, "BENCH_CONCURRENCY", 4) // import's --concurrency default
 	cli := filepath.Join(dir, "tofu-oci-mirror")
-	goBuild(b, root, cli, "./cmd/tofu-oci-mirror")
-	reg := newRegistry(b, bin, filepath.Join(dir, "registry"))
-	ps := providerSet{providers: s.w1Providers, versions: s.w1Versions, platforms: s.w1Platforms}
-	up := testupstream.New(b, testupstream.WithPackageSize(s.w1Size))
-	ps.publish(up)
-	planFile := filepath.Join(dir, "mirror.yaml")
-	writePlan(b, planFile, up, ps, reg.Host)
+	goBuild(b, w.root, cli, "./cmd/tofu-oci-mirror")
 	bundlePath := filepath.Join(dir, "bundle.tar")
 	expectExit(b, 0, cli, "export", "-c", planFile, "--output", bundlePath, "--sign-key", bundleKey(b).PrivateFile, "--no-progress", "--log-level", "warn")
 	cfg, err := config.Load(planFile)
