@@ -18,7 +18,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/bundle"
-	"github.com/tofu-oci-mirror/tofu-oci-mirror/sync/target"
 )
 
 func inventoryCommand() *cli.Command {
@@ -180,7 +179,7 @@ func runImport(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
-	tg, err := e.target(c, target.WithRequestConcurrency(importRequests(c.Int("concurrency"))))
+	tg, err := e.target(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
@@ -211,12 +210,6 @@ func runImport(c *cli.Context) error {
 	}
 	return finishRun(c, e, "import", tg.String(), res, res.Err())
 }
-
-// importRequests is how many requests import lets be in flight to the
-// registry: one per upload slot (--concurrency), and two more so the
-// manifests pushed as their children land, and the existence checks,
-// do not queue behind the uploads.
-func importRequests(concurrency int) int { return max(concurrency, 1) + 2 }
 
 // bundleSigner is export's --sign-key, and where the signature goes; a
 // nil one signs nothing.

@@ -169,8 +169,9 @@ func trustPolicy(cfg *config.Config) (provenance.Policy, error) {
 // target opens the plan's target; extra options come after the common ones.
 func (e *env) target(c *cli.Context, extra ...target.Option) (*target.Target, error) {
 	// regclient lets 3 requests reach a registry at once unless told: a
-	// streamed upload per transfer slot and the metadata calls beside
-	// them would queue behind those 3.
+	// (streamed) upload per transfer slot, the metadata calls beside them,
+	// and two more so manifests and existence checks do not queue behind
+	// the uploads (import: --concurrency + 2).
 	requests := c.Int("concurrency") + c.Int("metadata-concurrency") + 2
 	opts := []target.Option{target.WithLogger(e.logger), target.WithUserAgent(userAgent()), target.WithRequestConcurrency(requests)}
 	if p := c.String("docker-config"); p != "" {
