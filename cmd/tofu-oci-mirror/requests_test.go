@@ -49,8 +49,13 @@ func (a *remoteAddrs) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// The registry's connections are kept for the next request: no more are
-// opened than requests may be in flight at once, however many packages.
+// The registry's connections are kept for the next request, so their
+// number follows the requests allowed in flight, not the package count.
+// Go's transport dials while it waits for an idle connection, and a
+// connection dialled for a request that got a freed one instead joins the
+// pool: the count may pass the 10 allowed requests by a few (11 seen in
+// CI), so the bound is twice that. Keeping Go's 2 idle connections opens
+// 47-77 for these 48 packages.
 func TestSyncReusesRegistryConnections(t *testing.T) {
 	a := &remoteAddrs{}
 	e := &cliEnv{t: t, up: testupstream.New(t), reg: testregistry.New(t, testregistry.WithMiddleware(a.middleware)), dir: t.TempDir()}
@@ -63,7 +68,7 @@ func TestSyncReusesRegistryConnections(t *testing.T) {
 	e.writePlan(e.reg.Host, fmt.Sprintf("platforms: [%s]\nproviders:\n  - source: acme/widget\n    versions: \">= 1.0.0\"\n", strings.Join(platforms, ", ")))
 	e.mustRun(0, "sync", "-c", e.plan, "--concurrency", "4", "--metadata-concurrency", "4", "--no-progress")
 	// --concurrency 4 + --metadata-concurrency 4 + 2 requests at once.
-	if n := len(a.seen); n > 10 {
-		t.Fatalf("the sync opened %d connections to the registry for 48 packages, want at most the 10 requests it may have in flight", n)
+	if n := len(a.seen); n > 2*10 {
+		t.Fatalf("the sync opened %d connections to the registry for 48 packages, want at most twice the 10 requests it may have in flight", n)
 	}
 }
